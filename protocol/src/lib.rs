@@ -1,0 +1,39 @@
+#![doc = include_str!("../README.md")]
+
+mod apply;
+mod eip712;
+mod error;
+mod merkle;
+mod proposal;
+mod signing;
+mod state;
+mod types;
+
+pub use apply::{apply, validate, Context};
+pub use eip712::{
+    channel_id, commitment_digest, domain, lock_leaf, quote_digest, sol_types, state_digest,
+    state_struct_hash,
+};
+pub use error::{Error, Result};
+pub use merkle::{locks_root, merkle_proof, merkle_root, verify_merkle_proof};
+pub use proposal::{accept_proposal, check_signed_state, propose, validate_state, Proposal};
+pub use signing::{recover, signature_hex, verify, Signer};
+pub use state::{
+    AssetState, ChannelState, ExchangeQuote, Lock, SignedCommitment, SignedState, Update,
+    WithdrawCommitment,
+};
+pub use types::{ChannelParams, Side, Timing};
+
+pub use alloy_primitives::{Address, Signature, B256, U256};
+
+/// The largest amount any field of a state may hold: the contract stores cumulative amounts as `uint128`, so
+/// the validator never lets an honest party sign a state the chain could not take.
+pub const MAX_AMOUNT: U256 = U256::from_limbs([u64::MAX, u64::MAX, 0, 0]);
+
+/// Most assets one channel may hold; bounds the gas of a dispute (Vector's audit 4.1).
+pub const MAX_ASSETS: usize = 8;
+
+/// EIP-712 domain name and version of the ChannelManager.
+pub const DOMAIN_NAME: &str = "Spoke";
+/// See [`DOMAIN_NAME`].
+pub const DOMAIN_VERSION: &str = "1";

@@ -1,0 +1,264 @@
+use alloy_primitives::{Address, Signature, B256, U256};
+use serde::{Deserialize, Serialize};
+
+use crate::types::Side;
+
+/// One asset's accounting inside a channel state. Field order and meaning match `AssetState` in docs/PROTOCOL.md.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AssetState {
+    pub asset: Address,
+    pub balance_user: U256,
+    pub balance_node: U256,
+    pub counted_user: U256,
+    pub counted_node: U256,
+    pub withdrawn_user: U256,
+    pub withdrawn_node: U256,
+    pub locked_user: U256,
+    pub locked_node: U256,
+}
+
+impl AssetState {
+    /// An entry with every amount zero.
+    pub fn empty(asset: Address) -> Self {
+        AssetState {
+            asset,
+            balance_user: U256::ZERO,
+            balance_node: U256::ZERO,
+            counted_user: U256::ZERO,
+            counted_node: U256::ZERO,
+            withdrawn_user: U256::ZERO,
+            withdrawn_node: U256::ZERO,
+            locked_user: U256::ZERO,
+            locked_node: U256::ZERO,
+        }
+    }
+
+    pub fn balance(&self, side: Side) -> U256 {
+        match side {
+            Side::User => self.balance_user,
+            Side::Node => self.balance_node,
+        }
+    }
+
+    pub fn balance_mut(&mut self, side: Side) -> &mut U256 {
+        match side {
+            Side::User => &mut self.balance_user,
+            Side::Node => &mut self.balance_node,
+        }
+    }
+
+    pub fn counted(&self, side: Side) -> U256 {
+        match side {
+            Side::User => self.counted_user,
+            Side::Node => self.counted_node,
+        }
+    }
+
+    pub fn counted_mut(&mut self, side: Side) -> &mut U256 {
+        match side {
+            Side::User => &mut self.counted_user,
+            Side::Node => &mut self.counted_node,
+        }
+    }
+
+    pub fn withdrawn(&self, side: Side) -> U256 {
+        match side {
+            Side::User => self.withdrawn_user,
+            Side::Node => self.withdrawn_node,
+        }
+    }
+
+    pub fn withdrawn_mut(&mut self, side: Side) -> &mut U256 {
+        match side {
+            Side::User => &mut self.withdrawn_user,
+            Side::Node => &mut self.withdrawn_node,
+        }
+    }
+
+    pub fn locked(&self, side: Side) -> U256 {
+        match side {
+            Side::User => self.locked_user,
+            Side::Node => self.locked_node,
+        }
+    }
+
+    pub fn locked_mut(&mut self, side: Side) -> &mut U256 {
+        match side {
+            Side::User => &mut self.locked_user,
+            Side::Node => &mut self.locked_node,
+        }
+    }
+}
+
+/// A hashlocked conditional payment inside a channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Lock {
+    pub id: B256,
+    pub asset: Address,
+    pub amount: U256,
+    /// The side that pays the lock; the other side receives it.
+    pub sender: Side,
+    /// `sha256(preimage)` of a 32-byte preimage.
+    pub hashlock: B256,
+    /// Unix seconds; on chain the receiver is paid only if the preimage was revealed before this time.
+    pub expiry: u64,
+}
+
+impl Lock {
+    pub fn receiver(&self) -> Side {
+        self.sender.other()
+    }
+}
+
+/// The state both sides sign. `locks` are the active locks, ascending by id; what is signed is their Merkle
+/// root (see [`crate::locks_root`]), computed from them so the two can never disagree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ChannelState {
+    pub channel_id: B256,
+    pub nonce: u64,
+    /// Ascending by address, unique, at most [`crate::MAX_ASSETS`].
+    pub assets: Vec<AssetState>,
+    pub locks: Vec<Lock>,
+}
+
+impl ChannelState {
+    /// The implicit opening state (nonce 0): nothing counted, nothing locked.
+    pub fn initial(channel_id: B256) -> Self {
+        ChannelState {
+            channel_id,
+            nonce: 0,
+            assets: Vec::new(),
+            locks: Vec::new(),
+        }
+    }
+
+    /// The entry for `asset`, if the channel has one.
+    pub fn asset(&self, asset: Address) -> Option<&AssetState> {
+        self.assets
+            .binary_search_by(|a| a.asset.cmp(&asset))
+            .ok()
+            .map(|i| &self.assets[i])
+    }
+
+    /// The active lock with `id`, if any.
+    pub fn lock(&self, id: B256) -> Option<&Lock> {
+        self.locks
+            .binary_search_by(|l| l.id.cmp(&id))
+            .ok()
+            .map(|i| &self.locks[i])
+    }
+}
+
+/// A state with both signatures: what either side may take to the contract.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SignedState {
+    pub state: ChannelState,
+    #[serde(with = "crate::signing::signature_hex")]
+    pub user_signature: Signature,
+    #[serde(with = "crate::signing::signature_hex")]
+    pub node_signature: Signature,
+}
+
+/// Authorises the contract to pay `side`'s withdrawals up to `cumulative` in total.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WithdrawCommitment {
+    pub channel_id: B256,
+    /// The nonce of the state that moved the amount into `withdrawn`.
+    pub state_nonce: u64,
+    pub asset: Address,
+    pub side: Side,
+    pub recipient: Address,
+    pub cumulative: U256,
+}
+
+/// A commitment with both signatures, ready for `ChannelManager.withdraw`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SignedCommitment {
+    pub commitment: WithdrawCommitment,
+    #[serde(with = "crate::signing::signature_hex")]
+    pub user_signature: Signature,
+    #[serde(with = "crate::signing::signature_hex")]
+    pub node_signature: Signature,
+}
+
+/// A firm offer by the node: the user gives `sell_amount` of `sell_asset` and receives `buy_amount` of
+/// `buy_asset`, until `expiry`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExchangeQuote {
+    pub channel_id: B256,
+    /// Chosen by the node so it can refuse a quote used twice.
+    pub id: B256,
+    pub sell_asset: Address,
+    pub sell_amount: U256,
+    pub buy_asset: Address,
+    pub buy_amount: U256,
+    pub expiry: u64,
+}
+
+/// A change to a channel state. Every update raises the nonce by one (see "Updates" in docs/PROTOCOL.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    tag = "kind",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase",
+    deny_unknown_fields
+)]
+pub enum Update {
+    /// Counts `amount` more of `side`'s on-chain deposits into its balance.
+    CountDeposit {
+        asset: Address,
+        side: Side,
+        amount: U256,
+    },
+    /// Moves `lock.amount` from the sender's balance into a lock.
+    CreateLock { lock: Lock },
+    /// Pays a lock to its receiver against its preimage.
+    ResolveLock { id: B256, preimage: B256 },
+    /// Returns a lock to its sender.
+    CancelLock { id: B256 },
+    /// Moves `amount` of `side`'s balance into its cumulative withdrawn amount, for `recipient`.
+    Withdraw {
+        asset: Address,
+        side: Side,
+        amount: U256,
+        recipient: Address,
+    },
+    /// Trades at a quote the node signed.
+    Exchange {
+        quote: ExchangeQuote,
+        #[serde(with = "crate::signing::signature_hex")]
+        node_signature: Signature,
+    },
+}
+
+impl Update {
+    /// The withdrawal commitment both sides sign together with the state this update produced, if it is a
+    /// withdrawal.
+    pub fn commitment(&self, new_state: &ChannelState) -> Option<WithdrawCommitment> {
+        let Update::Withdraw {
+            asset,
+            side,
+            recipient,
+            ..
+        } = self
+        else {
+            return None;
+        };
+        let entry = new_state.asset(*asset)?;
+        Some(WithdrawCommitment {
+            channel_id: new_state.channel_id,
+            state_nonce: new_state.nonce,
+            asset: *asset,
+            side: *side,
+            recipient: *recipient,
+            cumulative: entry.withdrawn(*side),
+        })
+    }
+}

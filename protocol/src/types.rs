@@ -1,0 +1,120 @@
+use alloy_primitives::{Address, B256};
+use serde::{Deserialize, Serialize};
+
+use crate::{eip712, Error, Result};
+
+/// One side of a channel. Its numeric value (`as u8`) is what the contract and the signed messages carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Side {
+    User = 0,
+    Node = 1,
+}
+
+impl Side {
+    /// The other side.
+    pub fn other(self) -> Side {
+        match self {
+            Side::User => Side::Node,
+            Side::Node => Side::User,
+        }
+    }
+
+    /// Decodes the on-chain `uint8`.
+    pub fn from_u8(value: u8) -> Option<Side> {
+        match value {
+            0 => Some(Side::User),
+            1 => Some(Side::Node),
+            _ => None,
+        }
+    }
+}
+
+impl core::fmt::Display for Side {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Side::User => "user",
+            Side::Node => "node",
+        })
+    }
+}
+
+/// Lock timing, in seconds (see "Timing" in docs/PROTOCOL.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Timing {
+    /// G: no lock is created closer than this to its expiry, and none is resolved off chain closer than this.
+    pub safety_margin: u64,
+    /// The longest a lock may run.
+    pub max_lock_lifetime: u64,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            safety_margin: 10 * 60,
+            max_lock_lifetime: 7 * 24 * 60 * 60,
+        }
+    }
+}
+
+/// Everything that identifies a channel and bounds its updates. Both sides hold the same parameters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ChannelParams {
+    pub chain_id: u64,
+    /// The ChannelManager contract.
+    pub contract: Address,
+    pub user: Address,
+    pub node: Address,
+    pub epoch: u64,
+    /// The deployment's ERC-20 allowlist; ETH (`Address::ZERO`) is always allowed.
+    pub allowed_assets: Vec<Address>,
+    pub timing: Timing,
+    /// Most locks active at once in the channel.
+    pub max_locks: usize,
+}
+
+impl ChannelParams {
+    /// Checks the parameters make a channel at all.
+    pub fn check(&self) -> Result<()> {
+        if self.user == Address::ZERO || self.node == Address::ZERO {
+            return Err(Error::InvalidParams(
+                "user and node must be non-zero addresses",
+            ));
+        }
+        if self.user == self.node {
+            return Err(Error::InvalidParams("user and node must differ"));
+        }
+        if self.timing.safety_margin >= self.timing.max_lock_lifetime {
+            return Err(Error::InvalidParams(
+                "the safety margin must be shorter than the maximum lock lifetime",
+            ));
+        }
+        Ok(())
+    }
+
+    /// This channel's id (see "Channel id" in docs/PROTOCOL.md).
+    pub fn channel_id(&self) -> B256 {
+        eip712::channel_id(
+            self.chain_id,
+            self.contract,
+            self.user,
+            self.node,
+            self.epoch,
+        )
+    }
+
+    /// The address that signs for `side`.
+    pub fn signer(&self, side: Side) -> Address {
+        match side {
+            Side::User => self.user,
+            Side::Node => self.node,
+        }
+    }
+
+    /// Whether the deployment accepts `asset`.
+    pub fn is_allowed(&self, asset: Address) -> bool {
+        asset == Address::ZERO || self.allowed_assets.contains(&asset)
+    }
+}

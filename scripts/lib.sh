@@ -1,0 +1,34 @@
+# Shared by the scripts in this folder: where things are, and the installs every script may need.
+# Source it; it defines functions and variables only.
+
+SPOKE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+FOUNDRY_BIN_DIRS="$SPOKE_ROOT/node_modules/@foundry-rs/anvil-linux-amd64/bin:$SPOKE_ROOT/node_modules/@foundry-rs/forge-linux-amd64/bin:$SPOKE_ROOT/node_modules/@foundry-rs/cast-linux-amd64/bin"
+export PATH="$FOUNDRY_BIN_DIRS:$PATH"
+export SPOKE_ANVIL="$SPOKE_ROOT/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# The npm packages in package.json: anvil, forge, cast (Foundry's own npm builds), solc-js, OpenZeppelin.
+# Reinstalled only when package-lock.json changed since the last install.
+ensure_node_tools() {
+  command -v node >/dev/null || die "node is not installed (Node.js 20+ with npm is needed for the contract toolchain)"
+  local stamp="$SPOKE_ROOT/node_modules/.spoke-lock-sha"
+  local want
+  want="$(sha256sum "$SPOKE_ROOT/package-lock.json" | cut -d' ' -f1)"
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || [ ! -x "$SPOKE_ANVIL" ]; then
+    say "installing the contract toolchain from npm (anvil, forge, solc-js, OpenZeppelin)"
+    (cd "$SPOKE_ROOT" && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci failed"
+    echo "$want" > "$stamp"
+  fi
+}
+
+ensure_wasm_target() {
+  rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown \
+    || rustup target add wasm32-unknown-unknown
+}
+
+ensure_rust_components() {
+  rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
+  rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
+}
