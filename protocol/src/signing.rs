@@ -153,7 +153,7 @@ pub mod signature_hex {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Signature, D::Error> {
-        let text = <&str>::deserialize(deserializer)?;
+        let text = String::deserialize(deserializer)?;
         let digits = text
             .strip_prefix("0x")
             .ok_or_else(|| D::Error::custom("a signature starts with 0x"))?;

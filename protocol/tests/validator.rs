@@ -968,3 +968,23 @@ fn a_failed_update_leaves_the_state_untouched() {
     );
     assert_eq!(s, before);
 }
+
+#[test]
+fn the_wire_form_is_camel_case_with_hex_amounts_and_65_byte_signatures() {
+    let f = Fixture::new();
+    let update = Update::CreateLock {
+        lock: lock(1, Side::User, 30),
+    };
+    let (_, proposal) = propose(&f.funded(), update, &f.ctx(Side::User), &f.user).expect("propose");
+    let json = serde_json::to_value(&proposal).expect("serialize");
+    assert_eq!(json["update"]["kind"], "createLock");
+    assert_eq!(json["update"]["lock"]["amount"], "0x1e");
+    assert_eq!(json["update"]["lock"]["sender"], "user");
+    let sig = json["signature"].as_str().expect("a string");
+    assert!(sig.starts_with("0x") && sig.len() == 132, "{sig}");
+    let mut bad = json.clone();
+    bad["signature"] = serde_json::json!(format!("{}00", &sig[..130]));
+    let err =
+        serde_json::from_value::<spoke_protocol::Proposal>(bad).expect_err("v = 0 is refused");
+    assert!(err.to_string().contains("v is 27 or 28"), "{err}");
+}
