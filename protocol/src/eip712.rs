@@ -197,6 +197,31 @@ mod tests {
     }
 
     #[test]
+    fn type_hashes_are_the_ones_docs_protocol_lists() {
+        let hex = |t: B256| t.to_string();
+        assert_eq!(
+            hex(sol_types::ChannelState::default().eip712_type_hash()),
+            "0x62e05a1b580574d61befae9c59142a08c8ee9e1acba059cd7f4baa2335517c37"
+        );
+        assert_eq!(
+            hex(sol_types::AssetState::default().eip712_type_hash()),
+            "0x99a9aae5666bc51afa6f4c190d2950e1875b661b7bb61da7c762d4f22dfd28e4"
+        );
+        assert_eq!(
+            hex(sol_types::WithdrawCommitment::default().eip712_type_hash()),
+            "0x33c12a10e647ddc35356e64ead217e53cb7578ff8d2199c64258725abd6a58c1"
+        );
+        assert_eq!(
+            hex(sol_types::LockLeaf::default().eip712_type_hash()),
+            "0xc763a026e7378565aefcb965a55c244b87999e8533fcc7847ddc3390203c580a"
+        );
+        assert_eq!(
+            hex(sol_types::ExchangeQuote::default().eip712_type_hash()),
+            "0x31f3c745632c2f6883156470e09b3fd4c5918ec79f1b44fc3f44c001235dc245"
+        );
+    }
+
+    #[test]
     fn state_commitment_and_leaf_type_hashes_are_distinct() {
         let hashes = [
             sol_types::ChannelState::eip712_type_hash(&Default::default()),
