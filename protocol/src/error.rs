@@ -105,4 +105,12 @@ pub enum Error {
     StateMismatch { expected: B256, got: B256 },
     #[error("invalid channel parameters: {0}")]
     InvalidParams(&'static str),
+    #[error("the two legs of a payment do not match: {0}")]
+    RouteMismatch(&'static str),
+    #[error("invalid key: {0}")]
+    InvalidKey(&'static str),
+    #[error("the preimage does not hash to the hashlock {hashlock}")]
+    PreimageMismatch { hashlock: B256 },
+    #[error("the encrypted preimage does not open with this key for this lock")]
+    DecryptionFailed,
 }

@@ -4,7 +4,9 @@ mod apply;
 mod eip712;
 mod error;
 mod merkle;
+mod preimage;
 mod proposal;
+mod routing;
 mod signing;
 mod state;
 mod types;
@@ -16,7 +18,12 @@ pub use eip712::{
 };
 pub use error::{Error, Result};
 pub use merkle::{locks_root, merkle_proof, merkle_root, verify_merkle_proof};
+pub use preimage::{
+    decrypt_preimage, encrypt_preimage, encryption_key, key_belongs_to, link_secrets, sha256,
+    EncryptedPreimage, LinkSecrets, PreimageContext,
+};
 pub use proposal::{accept_proposal, check_signed_state, propose, validate_state, Proposal};
+pub use routing::{check_forward, reveal_deadline};
 pub use signing::{recover, signature_hex, verify, Signer};
 pub use state::{
     AssetState, ChannelState, ExchangeQuote, Lock, SignedCommitment, SignedState, Update,

@@ -47,6 +47,10 @@ pub struct Timing {
     pub safety_margin: u64,
     /// The longest a lock may run.
     pub max_lock_lifetime: u64,
+    /// R: the worst-case time to get a preimage reveal final on chain.
+    pub reveal_time: u64,
+    /// Δ: the least gap between a payee's lock expiry and the payer's (at least detection time + R).
+    pub expiry_delta: u64,
 }
 
 impl Default for Timing {
@@ -54,6 +58,8 @@ impl Default for Timing {
         Timing {
             safety_margin: 10 * 60,
             max_lock_lifetime: 7 * 24 * 60 * 60,
+            reveal_time: 60 * 60,
+            expiry_delta: 2 * 60 * 60,
         }
     }
 }
@@ -86,9 +92,15 @@ impl ChannelParams {
         if self.user == self.node {
             return Err(Error::InvalidParams("user and node must differ"));
         }
-        if self.timing.safety_margin >= self.timing.max_lock_lifetime {
+        let t = self.timing;
+        if t.safety_margin >= t.max_lock_lifetime {
             return Err(Error::InvalidParams(
                 "the safety margin must be shorter than the maximum lock lifetime",
+            ));
+        }
+        if t.expiry_delta < t.reveal_time {
+            return Err(Error::InvalidParams(
+                "the expiry delta must be at least the reveal time",
             ));
         }
         Ok(())
