@@ -3,6 +3,27 @@ use serde::{Deserialize, Serialize};
 
 use crate::types::Side;
 
+/// A getter and a mutable getter choosing between a user field and a node field by [`Side`].
+macro_rules! side_fields {
+    ($get:ident, $get_mut:ident, $user:ident, $node:ident) => {
+        #[doc = concat!("`", stringify!($user), "` or `", stringify!($node), "`.")]
+        pub fn $get(&self, side: Side) -> U256 {
+            match side {
+                Side::User => self.$user,
+                Side::Node => self.$node,
+            }
+        }
+
+        #[doc = concat!("`", stringify!($user), "` or `", stringify!($node), "`, to change.")]
+        pub fn $get_mut(&mut self, side: Side) -> &mut U256 {
+            match side {
+                Side::User => &mut self.$user,
+                Side::Node => &mut self.$node,
+            }
+        }
+    };
+}
+
 /// One asset's accounting inside a channel state. Field order and meaning match `AssetState` in docs/PROTOCOL.md.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -34,61 +55,10 @@ impl AssetState {
         }
     }
 
-    pub fn balance(&self, side: Side) -> U256 {
-        match side {
-            Side::User => self.balance_user,
-            Side::Node => self.balance_node,
-        }
-    }
-
-    pub fn balance_mut(&mut self, side: Side) -> &mut U256 {
-        match side {
-            Side::User => &mut self.balance_user,
-            Side::Node => &mut self.balance_node,
-        }
-    }
-
-    pub fn counted(&self, side: Side) -> U256 {
-        match side {
-            Side::User => self.counted_user,
-            Side::Node => self.counted_node,
-        }
-    }
-
-    pub fn counted_mut(&mut self, side: Side) -> &mut U256 {
-        match side {
-            Side::User => &mut self.counted_user,
-            Side::Node => &mut self.counted_node,
-        }
-    }
-
-    pub fn withdrawn(&self, side: Side) -> U256 {
-        match side {
-            Side::User => self.withdrawn_user,
-            Side::Node => self.withdrawn_node,
-        }
-    }
-
-    pub fn withdrawn_mut(&mut self, side: Side) -> &mut U256 {
-        match side {
-            Side::User => &mut self.withdrawn_user,
-            Side::Node => &mut self.withdrawn_node,
-        }
-    }
-
-    pub fn locked(&self, side: Side) -> U256 {
-        match side {
-            Side::User => self.locked_user,
-            Side::Node => self.locked_node,
-        }
-    }
-
-    pub fn locked_mut(&mut self, side: Side) -> &mut U256 {
-        match side {
-            Side::User => &mut self.locked_user,
-            Side::Node => &mut self.locked_node,
-        }
-    }
+    side_fields!(balance, balance_mut, balance_user, balance_node);
+    side_fields!(counted, counted_mut, counted_user, counted_node);
+    side_fields!(withdrawn, withdrawn_mut, withdrawn_user, withdrawn_node);
+    side_fields!(locked, locked_mut, locked_user, locked_node);
 }
 
 /// A hashlocked conditional payment inside a channel.

@@ -1,47 +1,34 @@
-//! From `spoke-protocol`'s types to the contract's ABI types. The field-for-field copy is the only place the two
-//! meet, and `contract_parity` checks it against the deployed contract.
+//! From `spoke-protocol`'s types to the contract's ABI types. `spoke-protocol` already maps its types to `sol!`
+//! structs that mirror the contract field for field; the bindings generated from the contract's ABI are other Rust
+//! types with the same ABI encoding, so they are converted by encoding one and decoding the other rather than by a
+//! second field-by-field copy. `contract_parity` checks the result against the deployed contract.
 
-use spoke_protocol::{locks_root, ChannelState, Lock, WithdrawCommitment};
+use alloy::sol_types::{SolType, SolValue};
+use spoke_protocol::{sol_types, ChannelState, Lock, WithdrawCommitment};
 
 use crate::bindings::ChannelManager;
 
+/// Re-types a value between two Rust types of one ABI type.
+fn recode<A, B>(value: &A) -> B
+where
+    A: SolValue,
+    B: SolValue + From<<B::SolType as SolType>::RustType>,
+{
+    B::abi_decode(&value.abi_encode()).expect("both types are generated from the same ABI type")
+}
+
 /// The state as `dispute`, `respond` and `conclude` take it.
 pub fn sol_state(state: &ChannelState) -> ChannelManager::ChannelState {
-    ChannelManager::ChannelState {
-        channelId: state.channel_id,
-        nonce: state.nonce,
-        assets: state
-            .assets
-            .iter()
-            .map(|a| ChannelManager::AssetState {
-                asset: a.asset,
-                balanceUser: a.balance_user,
-                balanceNode: a.balance_node,
-                countedUser: a.counted_user,
-                countedNode: a.counted_node,
-                withdrawnUser: a.withdrawn_user,
-                withdrawnNode: a.withdrawn_node,
-                lockedUser: a.locked_user,
-                lockedNode: a.locked_node,
-            })
-            .collect(),
-        locksRoot: locks_root(state.channel_id, &state.locks),
-    }
+    recode(&sol_types::ChannelState::from(state))
 }
 
 /// The commitment as `withdraw` takes it.
 pub fn sol_commitment(c: &WithdrawCommitment) -> ChannelManager::WithdrawCommitment {
-    ChannelManager::WithdrawCommitment {
-        channelId: c.channel_id,
-        stateNonce: c.state_nonce,
-        asset: c.asset,
-        side: c.side as u8,
-        recipient: c.recipient,
-        cumulative: c.cumulative,
-    }
+    recode(&sol_types::WithdrawCommitment::from(c))
 }
 
-/// The lock as `settleLock` and `lockLeaf` take it.
+/// The lock as `settleLock` and `lockLeaf` take it (the contract's `Lock` has no channel id: it comes from the
+/// channel the lock is settled in).
 pub fn sol_lock(lock: &Lock) -> ChannelManager::Lock {
     ChannelManager::Lock {
         id: lock.id,

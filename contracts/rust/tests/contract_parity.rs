@@ -150,17 +150,7 @@ async fn signed_states_are_accepted_and_a_newer_one_replaces_an_older_one() {
 
     // The user disputes with the older state; a watchtower answers with the newer one.
     let (st, us, ns) = dispute_args(&w.sign(&s2));
-    mined(
-        w.user
-            .manager
-            .dispute(user, node, st, us, ns)
-            .send()
-            .await
-            .expect("dispute")
-            .get_receipt()
-            .await
-            .expect("r"),
-    );
+    send!(w.user.manager.dispute(user, node, st, us, ns));
     let id = w.params.channel_id();
     assert_eq!(
         w.user.manager.stateHash(id).call().await.expect("call"),
@@ -200,17 +190,7 @@ async fn signed_states_are_accepted_and_a_newer_one_replaces_an_older_one() {
         ChannelManager::InvalidSignature
     );
 
-    mined(
-        w.watchtower
-            .manager
-            .respond(user, node, st3, us3, ns3)
-            .send()
-            .await
-            .expect("respond")
-            .get_receipt()
-            .await
-            .expect("r"),
-    );
+    send!(w.watchtower.manager.respond(user, node, st3, us3, ns3));
     assert_eq!(
         w.user.manager.stateHash(id).call().await.expect("call"),
         state_struct_hash(&s3)
@@ -224,17 +204,7 @@ async fn signed_states_are_accepted_and_a_newer_one_replaces_an_older_one() {
 
     // After the window: conclude with the final state and pay each side exactly its balance.
     w.warp(WINDOW).await;
-    mined(
-        w.watchtower
-            .manager
-            .conclude(user, node, sol_state(&s3))
-            .send()
-            .await
-            .expect("conclude")
-            .get_receipt()
-            .await
-            .expect("r"),
-    );
+    send!(w.watchtower.manager.conclude(user, node, sol_state(&s3)));
     let (user_eth, user_dai, node_dai) = (
         w.eth_balance(user).await,
         w.dai_balance(user).await,
@@ -246,14 +216,7 @@ async fn signed_states_are_accepted_and_a_newer_one_replaces_an_older_one() {
         (w.deployment.dai, Side::Node),
     ] {
         let call = w.watchtower.manager.claim(user, node, 0, asset, side as u8);
-        mined(
-            call.send()
-                .await
-                .expect("claim")
-                .get_receipt()
-                .await
-                .expect("r"),
-        );
+        send!(call);
     }
     assert_eq!(w.eth_balance(user).await - user_eth, eth(1));
     assert_eq!(w.dai_balance(user).await - user_dai, eth(400));
@@ -297,14 +260,7 @@ async fn withdrawal_commitments_pay_their_cumulative_difference_once() {
         w.watchtower
             .manager
             .withdraw(user, node, 0, sol_commitment(&c1), us.clone(), ns.clone());
-    mined(
-        call.send()
-            .await
-            .expect("withdraw")
-            .get_receipt()
-            .await
-            .expect("r"),
-    );
+    send!(call);
     assert_eq!(w.dai_balance(recipient).await, eth(10));
     // The same commitment again pays nothing.
     let again = w
@@ -321,14 +277,7 @@ async fn withdrawal_commitments_pay_their_cumulative_difference_once() {
         .watchtower
         .manager
         .withdraw(user, node, 0, sol_commitment(&c2), us, ns);
-    mined(
-        call.send()
-            .await
-            .expect("withdraw")
-            .get_receipt()
-            .await
-            .expect("r"),
-    );
+    send!(call);
     assert_eq!(w.dai_balance(recipient).await, eth(20));
 
     // A commitment signed under another contract's domain is refused.
@@ -353,42 +302,15 @@ async fn withdrawal_commitments_pay_their_cumulative_difference_once() {
     );
     // With the latest state the withdrawn 20 stays withdrawn: the user's exit is 480 Dai, not 500.
     let (st, us, ns) = dispute_args(&w.sign(&s2));
-    mined(
-        w.user
-            .manager
-            .dispute(user, node, st, us, ns)
-            .send()
-            .await
-            .expect("dispute")
-            .get_receipt()
-            .await
-            .expect("r"),
-    );
+    send!(w.user.manager.dispute(user, node, st, us, ns));
     w.warp(WINDOW).await;
-    mined(
-        w.user
-            .manager
-            .conclude(user, node, sol_state(&s2))
-            .send()
-            .await
-            .expect("conclude")
-            .get_receipt()
-            .await
-            .expect("r"),
-    );
+    send!(w.user.manager.conclude(user, node, sol_state(&s2)));
     let before = w.dai_balance(user).await;
     let call = w
         .watchtower
         .manager
         .claim(user, node, 0, dai, Side::User as u8);
-    mined(
-        call.send()
-            .await
-            .expect("claim")
-            .get_receipt()
-            .await
-            .expect("r"),
-    );
+    send!(call);
     assert_eq!(w.dai_balance(user).await - before, eth(480));
 }
 
@@ -406,29 +328,11 @@ async fn a_lock_settles_to_its_receiver_after_a_registry_reveal() {
     }
     let (st, us, ns) = dispute_args(&w.sign(&s));
     assert_eq!(st.locksRoot, locks_root(s.channel_id, &s.locks));
-    mined(
-        w.node
-            .manager
-            .dispute(user, node, st, us, ns)
-            .send()
-            .await
-            .expect("dispute")
-            .get_receipt()
-            .await
-            .expect("r"),
-    );
+    send!(w.node.manager.dispute(user, node, st, us, ns));
 
     // The node reveals lock 1's preimage before its expiry; lock 2 and 3 are never revealed.
     let reveal = w.watchtower.manager.reveal(B256::repeat_byte(1));
-    mined(
-        reveal
-            .send()
-            .await
-            .expect("reveal")
-            .get_receipt()
-            .await
-            .expect("r"),
-    );
+    send!(reveal);
     assert!(
         w.user
             .manager
@@ -449,37 +353,13 @@ async fn a_lock_settles_to_its_receiver_after_a_registry_reveal() {
     // Before the window closes nothing settles.
     assert_reverts!(settle(&s.locks[0]), ChannelManager::ConsensusWindowOpen);
     w.warp(WINDOW).await;
-    mined(
-        settle(&s.locks[0])
-            .send()
-            .await
-            .expect("settle")
-            .get_receipt()
-            .await
-            .expect("r"),
-    );
+    send!(settle(&s.locks[0]));
     assert_reverts!(settle(&s.locks[0]), ChannelManager::LockAlreadySettled);
     // Unrevealed locks return to their senders, but only once expired.
     assert_reverts!(settle(&s.locks[1]), ChannelManager::LockNotExpired);
     w.warp(WINDOW).await;
-    mined(
-        settle(&s.locks[1])
-            .send()
-            .await
-            .expect("settle")
-            .get_receipt()
-            .await
-            .expect("r"),
-    );
-    mined(
-        settle(&s.locks[2])
-            .send()
-            .await
-            .expect("settle")
-            .get_receipt()
-            .await
-            .expect("r"),
-    );
+    send!(settle(&s.locks[1]));
+    send!(settle(&s.locks[2]));
     // A lock that is not in the disputed state has no proof.
     let stranger = lock(9, dai, eth(1), Side::User, now + WINDOW);
     let bogus =
@@ -488,28 +368,11 @@ async fn a_lock_settles_to_its_receiver_after_a_registry_reveal() {
             .settleLock(user, node, 0, sol_lock(&stranger), vec![leaves[0]]);
     assert_reverts!(bogus, ChannelManager::InvalidLockProof);
 
-    mined(
-        w.user
-            .manager
-            .conclude(user, node, sol_state(&s))
-            .send()
-            .await
-            .expect("conclude")
-            .get_receipt()
-            .await
-            .expect("r"),
-    );
+    send!(w.user.manager.conclude(user, node, sol_state(&s)));
     let (user_before, node_before) = (w.dai_balance(user).await, w.dai_balance(node).await);
     for side in [Side::User, Side::Node] {
         let call = w.watchtower.manager.claim(user, node, 0, dai, side as u8);
-        mined(
-            call.send()
-                .await
-                .expect("claim")
-                .get_receipt()
-                .await
-                .expect("r"),
-        );
+        send!(call);
     }
     // User: balance 500 − 10 − 30 = 460, + 30 back from lock 3 = 490.
     // Node: balance 1000 − 20 = 980, + 10 from lock 1 + 20 back from lock 2 = 1010.
@@ -522,43 +385,16 @@ async fn a_deposit_without_a_cosigned_state_exits_with_the_nonce_zero_state() {
     let w = World::new().await;
     let (user, node) = (w.params.user, w.params.node);
     w.deposit_eth(Side::User, eth(2)).await;
-    mined(
-        w.user
-            .manager
-            .disputeWithoutState(user, node)
-            .send()
-            .await
-            .expect("dispute")
-            .get_receipt()
-            .await
-            .expect("r"),
-    );
+    send!(w.user.manager.disputeWithoutState(user, node));
     w.warp(WINDOW).await;
     let empty = ChannelState::initial(w.params.channel_id());
-    mined(
-        w.node
-            .manager
-            .conclude(user, node, sol_state(&empty))
-            .send()
-            .await
-            .expect("conclude")
-            .get_receipt()
-            .await
-            .expect("r"),
-    );
+    send!(w.node.manager.conclude(user, node, sol_state(&empty)));
     let before = w.eth_balance(user).await;
     let call = w
         .watchtower
         .manager
         .claim(user, node, 0, Address::ZERO, Side::User as u8);
-    mined(
-        call.send()
-            .await
-            .expect("claim")
-            .get_receipt()
-            .await
-            .expect("r"),
-    );
+    send!(call);
     assert_eq!(w.eth_balance(user).await - before, eth(2));
 }
 

@@ -19,6 +19,42 @@ use spoke_protocol::{
     Signature, SignedState, Signer, Timing, Update, WithdrawCommitment,
 };
 
+/// Sends `$call`, waits for its receipt and asserts it did not revert.
+#[macro_export]
+macro_rules! send {
+    ($call:expr) => {
+        $crate::common::mined(
+            $call
+                .send()
+                .await
+                .expect("transaction sent")
+                .get_receipt()
+                .await
+                .expect("receipt"),
+        )
+    };
+}
+
+/// Asserts that sending `$call` reverts with the custom error `$error`.
+#[macro_export]
+macro_rules! assert_reverts {
+    ($call:expr, $error:ty) => {{
+        match $call.send().await {
+            Ok(pending) => panic!(
+                "expected {} but the transaction was sent: {:?}",
+                stringify!($error),
+                pending.tx_hash()
+            ),
+            Err(err) => assert_eq!(
+                $crate::common::revert_selector(&err),
+                <$error as alloy::sol_types::SolError>::SELECTOR,
+                "expected {}, got {err}",
+                stringify!($error)
+            ),
+        }
+    }};
+}
+
 pub const WINDOW: u64 = 3600;
 
 pub struct Party {
@@ -130,40 +166,16 @@ impl World {
             side as u8,
             amount,
         );
-        mined(
-            call.value(amount)
-                .send()
-                .await
-                .expect("deposit sent")
-                .get_receipt()
-                .await
-                .expect("receipt"),
-        );
+        send!(call.value(amount));
     }
 
     pub async fn deposit_dai(&self, side: Side, amount: U256) {
         let party = self.party(side);
         let dai = DevDai::new(self.deployment.dai, party.provider.clone());
         let me = party.signer.address();
-        mined(
-            dai.mint(me, amount)
-                .send()
-                .await
-                .expect("mint")
-                .get_receipt()
-                .await
-                .expect("receipt"),
-        );
+        send!(dai.mint(me, amount));
         let approve = dai.approve(self.deployment.channel_manager, amount);
-        mined(
-            approve
-                .send()
-                .await
-                .expect("approve")
-                .get_receipt()
-                .await
-                .expect("receipt"),
-        );
+        send!(approve);
         let call = party.manager.deposit(
             self.params.user,
             self.params.node,
@@ -171,14 +183,7 @@ impl World {
             side as u8,
             amount,
         );
-        mined(
-            call.send()
-                .await
-                .expect("deposit")
-                .get_receipt()
-                .await
-                .expect("receipt"),
-        );
+        send!(call);
     }
 
     /// Applies `update` as `proposer` at the chain's current time.
@@ -255,24 +260,4 @@ pub fn revert_selector(err: &alloy::contract::Error) -> FixedBytes<4> {
         .unwrap_or_else(|| panic!("not a revert: {err}"));
     assert!(data.len() >= 4, "revert without a selector: {err}");
     FixedBytes::from_slice(&data[..4])
-}
-
-/// Asserts that sending `$call` reverts with the custom error `$error`.
-#[macro_export]
-macro_rules! assert_reverts {
-    ($call:expr, $error:ty) => {{
-        match $call.send().await {
-            Ok(pending) => panic!(
-                "expected {} but the transaction was sent: {:?}",
-                stringify!($error),
-                pending.tx_hash()
-            ),
-            Err(err) => assert_eq!(
-                common::revert_selector(&err),
-                <$error as alloy::sol_types::SolError>::SELECTOR,
-                "expected {}, got {err}",
-                stringify!($error)
-            ),
-        }
-    }};
 }
