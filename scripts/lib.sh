@@ -32,3 +32,14 @@ ensure_rust_components() {
   rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
   rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
 }
+
+# PostgreSQL for the node's store tests: Debian's server package, whose binaries live in /usr/lib/postgresql/*/bin.
+ensure_postgres() {
+  if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && [ -z "${SPOKE_PG_BIN:-}" ]; then
+    say "installing PostgreSQL from Debian's packages"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null \
+      || die "could not install PostgreSQL (apt-get install postgresql)"
+  fi
+}

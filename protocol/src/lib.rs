@@ -31,7 +31,7 @@ pub use state::{
 };
 pub use types::{ChannelParams, Side, Timing};
 
-pub use alloy_primitives::{Address, Signature, B256, U256};
+pub use alloy_primitives::{hex, Address, Signature, B256, U256};
 
 /// The largest amount any field of a state may hold: the contract stores cumulative amounts as `uint128`, so
 /// the validator never lets an honest party sign a state the chain could not take.

@@ -1,0 +1,41 @@
+use spoke_protocol::{Side, B256};
+
+/// Result with the crate's [`Error`].
+pub type Result<T, E = Error> = core::result::Result<T, E>;
+
+/// Everything the node can fail at. Messages name the values involved.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://…")]
+    UnsupportedDatabaseUrl(String),
+    #[error("stored data does not decode ({what}): {reason}")]
+    Corrupt { what: &'static str, reason: String },
+    #[error("channel {0} is not open at this node")]
+    UnknownChannel(B256),
+    #[error("nonce {got} skips ahead: channel {channel_id} is stored up to nonce {latest}")]
+    NonceGap {
+        channel_id: B256,
+        latest: u64,
+        got: u64,
+    },
+    #[error("a different update is already stored at nonce {nonce} of channel {channel_id}")]
+    Equivocation { channel_id: B256, nonce: u64 },
+    #[error(
+        "a different {side} signature is already stored at nonce {nonce} of channel {channel_id}"
+    )]
+    SignatureConflict {
+        channel_id: B256,
+        nonce: u64,
+        side: Side,
+    },
+    #[error("no update is stored at nonce {nonce} of channel {channel_id}")]
+    UnknownNonce { channel_id: B256, nonce: u64 },
+    #[error("another write to channel {0} won the race; retry")]
+    Conflict(B256),
+    #[error("{0} does not fit the database's 63-bit integers")]
+    TooLarge(u64),
+}

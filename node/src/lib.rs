@@ -1,0 +1,6 @@
+#![doc = include_str!("../README.md")]
+
+mod error;
+pub mod store;
+
+pub use error::{Error, Result};
