@@ -111,6 +111,16 @@ pub enum Error {
     InvalidKey(&'static str),
     #[error("the preimage does not hash to the hashlock {hashlock}")]
     PreimageMismatch { hashlock: B256 },
+    #[error("malformed login message: {0}")]
+    LoginMalformed(String),
+    #[error("the login is for {got}, not for {expected}")]
+    LoginWrongDomain { expected: String, got: String },
+    #[error("the login is for chain {got}, not chain {expected}")]
+    LoginWrongChain { expected: u64, got: u64 },
+    #[error("the login expired at {expires_at} (now {now})")]
+    LoginExpired { expires_at: u64, now: u64 },
+    #[error("the login names {expected} but was signed by or for {got}")]
+    LoginWrongAddress { expected: Address, got: Address },
     #[error("the encrypted preimage does not open with this key for this lock")]
     DecryptionFailed,
 }

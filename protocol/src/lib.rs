@@ -3,6 +3,7 @@
 mod apply;
 mod eip712;
 mod error;
+mod login;
 mod merkle;
 mod preimage;
 mod proposal;
@@ -17,6 +18,7 @@ pub use eip712::{
     state_struct_hash,
 };
 pub use error::{Error, Result};
+pub use login::{login_digest, verify_login, Login};
 pub use merkle::{locks_root, merkle_proof, merkle_root, verify_merkle_proof};
 pub use preimage::{
     decrypt_preimage, encrypt_preimage, encryption_key, key_belongs_to, link_secrets, sha256,
