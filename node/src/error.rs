@@ -38,4 +38,8 @@ pub enum Error {
     Conflict(B256),
     #[error("{0} does not fit the database's 63-bit integers")]
     TooLarge(u64),
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("I/O: {0}")]
+    Io(#[from] std::io::Error),
 }

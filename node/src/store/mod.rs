@@ -102,4 +102,10 @@ pub trait Store: Send + Sync {
 
     /// Uses a login nonce: true exactly once, while it has not expired at `now`.
     async fn use_login_nonce(&self, nonce: &str, now: u64) -> Result<bool>;
+
+    /// Records a session for `user`, known by the SHA-256 of its token.
+    async fn create_session(&self, token_hash: B256, user: Address, expires_at: u64) -> Result<()>;
+
+    /// The user of a session that has not expired at `now`.
+    async fn session_user(&self, token_hash: B256, now: u64) -> Result<Option<Address>>;
 }

@@ -422,4 +422,33 @@ impl Store for SqlStore {
         .await?;
         Ok(done.rows_affected() == 1)
     }
+
+    async fn create_session(&self, token_hash: B256, user: Address, expires_at: u64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, user_address, expires_at) VALUES ($1, $2, $3)",
+        )
+        .bind(key(&token_hash))
+        .bind(key(&user))
+        .bind(db_int(expires_at)?)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn session_user(&self, token_hash: B256, now: u64) -> Result<Option<Address>> {
+        let row = sqlx::query(
+            "SELECT user_address FROM sessions WHERE token_hash = $1 AND expires_at > $2",
+        )
+        .bind(key(&token_hash))
+        .bind(db_int(now)?)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            parse::<Address>(
+                r.try_get::<String, _>("user_address")?.as_str(),
+                "an address",
+            )
+        })
+        .transpose()
+    }
 }

@@ -1,0 +1,174 @@
+//! The HTTP API (JSON). `app` builds the router; tests drive it with `oneshot`, the binary serves it.
+
+mod auth;
+mod error;
+
+use std::{
+    sync::Arc,
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use axum::{
+    extract::{DefaultBodyLimit, State},
+    http::{HeaderValue, Method},
+    routing::{get, post},
+    Json, Router,
+};
+use serde::Serialize;
+use spoke_protocol::{Address, Timing};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+pub use error::ApiError;
+
+use crate::{store::Store, Result};
+
+/// Requests are small JSON; anything larger is refused before it is read.
+const BODY_LIMIT: usize = 64 * 1024;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub domain: String,
+    pub chain_id: u64,
+    pub channel_manager: Address,
+    pub node: Address,
+    pub tokens: Vec<Address>,
+    pub timing: Timing,
+    pub max_locks: usize,
+    pub session_seconds: u64,
+    pub login_seconds: u64,
+    pub cors_origins: Vec<String>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("domain", &self.domain)
+            .field("node", &self.node)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Unix seconds from the system clock: the I/O layer's clock, handed to the protocol as an argument.
+pub(crate) fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N], ApiError> {
+    let mut bytes = [0u8; N];
+    getrandom::getrandom(&mut bytes).map_err(|e| {
+        tracing::error!(error = %e, "the system's random source failed");
+        ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "UNAVAILABLE",
+            "no randomness available",
+        )
+    })?;
+    Ok(bytes)
+}
+
+/// The router with every route and layer.
+pub fn app(state: AppState) -> Result<Router> {
+    let cors = cors(&state.cors_origins)?;
+    let router = Router::new()
+        .route("/health", get(health))
+        .route("/config", get(config))
+        .route("/auth/challenge", post(auth::challenge))
+        .route("/auth/login", post(auth::login))
+        .route("/channel", get(channel))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state);
+    Ok(match cors {
+        Some(layer) => router.layer(layer),
+        None => router,
+    })
+}
+
+/// An explicit allowlist, never `*`.
+fn cors(origins: &[String]) -> Result<Option<CorsLayer>> {
+    if origins.is_empty() {
+        return Ok(None);
+    }
+    let origins = origins
+        .iter()
+        .map(|o| {
+            HeaderValue::from_str(o)
+                .map_err(|_| crate::Error::Config(format!("bad CORS origin {o:?}")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([
+                axum::http::header::CONTENT_TYPE,
+                axum::http::header::AUTHORIZATION,
+            ]),
+    ))
+}
+
+#[derive(Serialize)]
+struct Health {
+    status: &'static str,
+}
+
+/// `GET /health`: the node answers and its database does.
+async fn health(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
+    state.store.channel_of_user(Address::ZERO).await?;
+    Ok(Json(Health { status: "ok" }))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ConfigResponse {
+    chain_id: u64,
+    channel_manager: Address,
+    node: Address,
+    tokens: Vec<Address>,
+    timing: Timing,
+    max_locks: usize,
+    login_domain: String,
+}
+
+/// `GET /config`: what a client needs to check every state it signs against the right chain and contract.
+async fn config(State(state): State<AppState>) -> Json<ConfigResponse> {
+    Json(ConfigResponse {
+        chain_id: state.chain_id,
+        channel_manager: state.channel_manager,
+        node: state.node,
+        tokens: state.tokens.clone(),
+        timing: state.timing,
+        max_locks: state.max_locks,
+        login_domain: state.domain.clone(),
+    })
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ChannelResponse {
+    channel_id: spoke_protocol::B256,
+    user: Address,
+    epoch: u64,
+}
+
+/// `GET /channel`: the logged-in user's channel.
+async fn channel(
+    State(state): State<AppState>,
+    user: auth::User,
+) -> Result<Json<ChannelResponse>, ApiError> {
+    match state.store.channel_of_user(user.0).await? {
+        Some(c) => Ok(Json(ChannelResponse {
+            channel_id: c.channel_id,
+            user: c.user,
+            epoch: c.epoch,
+        })),
+        None => Err(ApiError::not_found(
+            "NO_CHANNEL",
+            format!("{} has no channel with this node yet", user.0),
+        )),
+    }
+}

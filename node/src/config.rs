@@ -1,0 +1,98 @@
+//! The node's configuration, from flags and environment variables (`spoke-node --help`).
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use clap::Parser;
+use spoke_protocol::{Address, Signer, Timing, B256};
+
+use crate::{Error, Result};
+
+/// Everything an operator sets. The node's key is not a field: it is read from `--node-key-file` or the
+/// `SPOKE_NODE_KEY` environment variable by [`Config::node_signer`], and never printed or logged.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "spoke-node",
+    version,
+    about = "The Spoke node: routes payments between its users' channels."
+)]
+pub struct Config {
+    /// Address and port to listen on.
+    #[arg(long, env = "SPOKE_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// The authority users log in to (the SIWE domain), e.g. `node.example.com`; defaults to the listen address.
+    #[arg(long, env = "SPOKE_DOMAIN")]
+    pub domain: Option<String>,
+    /// Chain id of the chain the contract is on.
+    #[arg(long, env = "SPOKE_CHAIN_ID")]
+    pub chain_id: u64,
+    /// JSON-RPC URL of that chain.
+    #[arg(long, env = "SPOKE_RPC_URL", default_value = "http://127.0.0.1:8545")]
+    pub rpc_url: String,
+    /// Address of the ChannelManager contract.
+    #[arg(long, env = "SPOKE_CHANNEL_MANAGER")]
+    pub channel_manager: Address,
+    /// ERC-20 tokens on the contract's allowlist that this node serves (comma-separated).
+    #[arg(long = "token", env = "SPOKE_TOKENS", value_delimiter = ',')]
+    pub tokens: Vec<Address>,
+    /// File holding the node's 32-byte secret key as hex (else `SPOKE_NODE_KEY`).
+    #[arg(long, env = "SPOKE_NODE_KEY_FILE")]
+    pub node_key_file: Option<PathBuf>,
+    /// `sqlite://PATH` (created if missing) or `postgres://…`.
+    #[arg(
+        long,
+        env = "SPOKE_DATABASE_URL",
+        default_value = "sqlite://spoke-node.db"
+    )]
+    pub database_url: String,
+    /// Origins allowed to call the API from a browser (comma-separated); none means same-origin only.
+    #[arg(
+        long = "cors-origin",
+        env = "SPOKE_CORS_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub cors_origins: Vec<String>,
+    /// How long a login session lasts, in seconds.
+    #[arg(long, env = "SPOKE_SESSION_SECONDS", default_value_t = 3600)]
+    pub session_seconds: u64,
+    /// How long a login challenge may wait for its signature, in seconds.
+    #[arg(long, env = "SPOKE_LOGIN_SECONDS", default_value_t = 300)]
+    pub login_seconds: u64,
+    /// Most locks active at once in one channel.
+    #[arg(long, env = "SPOKE_MAX_LOCKS", default_value_t = 64)]
+    pub max_locks: usize,
+}
+
+impl Config {
+    /// The SIWE domain users log in to.
+    pub fn login_domain(&self) -> String {
+        self.domain
+            .clone()
+            .unwrap_or_else(|| self.listen.to_string())
+    }
+
+    /// Lock timing: the protocol's defaults.
+    pub fn timing(&self) -> Timing {
+        Timing::default()
+    }
+
+    /// The node's signing key, from the key file or `SPOKE_NODE_KEY`. Errors never contain the key.
+    pub fn node_signer(&self) -> Result<Signer> {
+        let text = match &self.node_key_file {
+            Some(path) => std::fs::read_to_string(path).map_err(|e| {
+                Error::Config(format!(
+                    "cannot read the node key file {}: {e}",
+                    path.display()
+                ))
+            })?,
+            None => std::env::var("SPOKE_NODE_KEY").map_err(|_| {
+                Error::Config("no node key: set --node-key-file or SPOKE_NODE_KEY".into())
+            })?,
+        };
+        let secret: B256 = text
+            .trim()
+            .parse()
+            .map_err(|_| Error::Config("the node key is not 32 bytes of hex".into()))?;
+        Signer::from_bytes(&secret)
+            .map_err(|_| Error::Config("the node key is not a valid secp256k1 key".into()))
+    }
+}
