@@ -57,6 +57,9 @@ pub struct Config {
     /// How long a login challenge may wait for its signature, in seconds.
     #[arg(long, env = "SPOKE_LOGIN_SECONDS", default_value_t = 300)]
     pub login_seconds: u64,
+    /// Blocks a deposit must be buried under before it is counted.
+    #[arg(long, env = "SPOKE_CONFIRMATIONS", default_value_t = 3)]
+    pub confirmations: u64,
     /// Most locks active at once in one channel.
     #[arg(long, env = "SPOKE_MAX_LOCKS", default_value_t = 64)]
     pub max_locks: usize,

@@ -38,6 +38,8 @@ pub enum Error {
     Conflict(B256),
     #[error("{0} does not fit the database's 63-bit integers")]
     TooLarge(u64),
+    #[error("chain request failed: {0}")]
+    Chain(String),
     #[error("configuration: {0}")]
     Config(String),
     #[error("I/O: {0}")]

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod api;
+pub mod chain;
 pub mod config;
 mod error;
 pub mod store;

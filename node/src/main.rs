@@ -2,9 +2,11 @@
 
 use std::sync::Arc;
 
+use alloy::providers::Provider;
 use clap::Parser;
 use spoke_node::{
     api::{app, AppState},
+    chain::RpcChain,
     config::Config,
     store::SqlStore,
     Error,
@@ -27,12 +29,20 @@ async fn main() {
 async fn run(config: Config) -> Result<(), Error> {
     let node = config.node_signer()?;
     let store = SqlStore::connect(&config.database_url).await?;
+    let provider = alloy::providers::ProviderBuilder::new()
+        .connect(&config.rpc_url)
+        .await
+        .map_err(|e| Error::Config(format!("cannot reach the chain at {}: {e}", config.rpc_url)))?
+        .erased();
+    let chain = RpcChain::new(provider, config.channel_manager, config.confirmations);
     let state = AppState {
         store: Arc::new(store),
+        chain: Arc::new(chain),
         domain: config.login_domain(),
         chain_id: config.chain_id,
         channel_manager: config.channel_manager,
         node: node.address(),
+        signer: Arc::new(node.clone()),
         tokens: config.tokens.clone(),
         timing: config.timing(),
         max_locks: config.max_locks,

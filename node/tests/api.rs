@@ -3,117 +3,22 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use axum::{
     body::Body,
     http::{header, Request, StatusCode},
-    Router,
 };
-use http_body_util::BodyExt;
-use serde_json::{json, Value};
-use spoke_node::{
-    api::{app, AppState},
-    store::{ChannelRecord, SqlStore, Store},
-};
-use spoke_protocol::{hex, login_digest, Address, Signer, Timing, B256};
+use common::{call, challenge, get, login, post, sign, Node};
+use serde_json::json;
+use spoke_node::store::{ChannelRecord, Store};
+use spoke_protocol::{Address, Signer, B256};
 use tower::ServiceExt;
 
-struct Harness {
-    _dir: tempfile::TempDir,
-    store: Arc<SqlStore>,
-    router: Router,
-}
-
-async fn harness(cors_origins: Vec<String>) -> Harness {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}", dir.path().join("node.db").display());
-    let store = Arc::new(SqlStore::connect(&url).await.expect("store"));
-    let state = AppState {
-        store: store.clone(),
-        domain: "127.0.0.1:8080".into(),
-        chain_id: 31337,
-        channel_manager: Address::repeat_byte(0xcc),
-        node: Address::repeat_byte(0xee),
-        tokens: vec![Address::repeat_byte(0xda)],
-        timing: Timing::default(),
-        max_locks: 64,
-        session_seconds: 3600,
-        login_seconds: 300,
-        cors_origins,
-    };
-    Harness {
-        _dir: dir,
-        store,
-        router: app(state).expect("router"),
-    }
-}
-
-async fn call(router: &Router, request: Request<Body>) -> (StatusCode, Value) {
-    let response = router.clone().oneshot(request).await.expect("response");
-    let status = response.status();
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
-}
-
-fn post(path: &str, body: Value) -> Request<Body> {
-    Request::post(path)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(body.to_string()))
-        .expect("request")
-}
-
-fn get(path: &str, token: Option<&str>) -> Request<Body> {
-    let mut builder = Request::get(path);
-    if let Some(token) = token {
-        builder = builder.header(header::AUTHORIZATION, format!("Bearer {token}"));
-    }
-    builder.body(Body::empty()).expect("request")
+async fn harness(cors_origins: Vec<String>) -> Node {
+    Node::start(cors_origins).await
 }
 
 fn user() -> Signer {
     Signer::from_bytes(&B256::repeat_byte(0x11)).expect("key")
-}
-
-fn sign(signer: &Signer, message: &str) -> String {
-    hex::encode_prefixed(
-        signer
-            .sign_digest(&login_digest(message))
-            .expect("sign")
-            .as_bytes(),
-    )
-}
-
-async fn challenge(router: &Router, address: Address) -> String {
-    let (status, body) = call(
-        router,
-        post("/auth/challenge", json!({ "address": address })),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body["message"].as_str().expect("a message").to_string()
-}
-
-async fn login(router: &Router, signer: &Signer) -> String {
-    let message = challenge(router, signer.address()).await;
-    let (status, body) = call(
-        router,
-        post(
-            "/auth/login",
-            json!({ "message": message, "signature": sign(signer, &message) }),
-        ),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body["token"].as_str().expect("a token").to_string()
 }
 
 #[tokio::test]
@@ -128,7 +33,8 @@ async fn health_and_config_answer() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["chainId"], 31337);
     assert_eq!(body["loginDomain"], "127.0.0.1:8080");
-    assert_eq!(body["node"], json!(Address::repeat_byte(0xee)));
+    assert_eq!(body["node"], json!(h.state.node));
+    assert_eq!(body["channelManager"], json!(h.deployment.channel_manager));
 }
 
 #[tokio::test]
@@ -142,16 +48,7 @@ async fn a_signed_challenge_yields_a_session_for_that_user_only() {
         (StatusCode::NOT_FOUND, Some("NO_CHANNEL"))
     );
 
-    let params = spoke_protocol::ChannelParams {
-        chain_id: 31337,
-        contract: Address::repeat_byte(0xcc),
-        user: signer.address(),
-        node: Address::repeat_byte(0xee),
-        epoch: 0,
-        allowed_assets: vec![],
-        timing: Timing::default(),
-        max_locks: 64,
-    };
+    let params = h.state.params(signer.address(), 0);
     let record = ChannelRecord {
         channel_id: params.channel_id(),
         user: signer.address(),

@@ -1,6 +1,7 @@
 //! The HTTP API (JSON). `app` builds the router; tests drive it with `oneshot`, the binary serves it.
 
 mod auth;
+mod channel;
 mod error;
 
 use std::{
@@ -15,12 +16,12 @@ use axum::{
     Json, Router,
 };
 use serde::Serialize;
-use spoke_protocol::{Address, Timing};
+use spoke_protocol::{Address, ChannelParams, Signer, Timing};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use error::ApiError;
 
-use crate::{store::Store, Result};
+use crate::{chain::Chain, store::Store, Result};
 
 /// Requests are small JSON; anything larger is refused before it is read.
 const BODY_LIMIT: usize = 64 * 1024;
@@ -29,6 +30,9 @@ const BODY_LIMIT: usize = 64 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
+    pub chain: Arc<dyn Chain>,
+    /// The node's key; its address is `node`.
+    pub signer: Arc<Signer>,
     pub domain: String,
     pub chain_id: u64,
     pub channel_manager: Address,
@@ -47,6 +51,22 @@ impl std::fmt::Debug for AppState {
             .field("domain", &self.domain)
             .field("node", &self.node)
             .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// The parameters of `user`'s channel at `epoch`, as both sides must hold them.
+    pub fn params(&self, user: Address, epoch: u64) -> ChannelParams {
+        ChannelParams {
+            chain_id: self.chain_id,
+            contract: self.channel_manager,
+            user,
+            node: self.node,
+            epoch,
+            allowed_assets: self.tokens.clone(),
+            timing: self.timing,
+            max_locks: self.max_locks,
+        }
     }
 }
 
@@ -80,6 +100,8 @@ pub fn app(state: AppState) -> Result<Router> {
         .route("/auth/challenge", post(auth::challenge))
         .route("/auth/login", post(auth::login))
         .route("/channel", get(channel))
+        .route("/channel/setup", post(channel::setup))
+        .route("/channel/propose", post(channel::propose))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state);
     Ok(match cors {

@@ -3,12 +3,94 @@
 
 pub mod postgres;
 
+use std::sync::Arc;
+
+use alloy::{
+    node_bindings::{Anvil, AnvilInstance},
+    signers::local::PrivateKeySigner,
+};
+use axum::{
+    body::Body,
+    http::{header, Request, StatusCode},
+    Router,
+};
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use spoke_contracts::{deploy, http_provider, Deployment};
+use spoke_node::{
+    api::{app, AppState},
+    chain::RpcChain,
+    store::SqlStore,
+};
+use tower::ServiceExt;
+
 use spoke_protocol::{
-    apply, domain, state_digest, Address, ChannelParams, ChannelState, Context, Side, Signature,
-    Signer, Timing, Update, B256, U256,
+    apply, domain, hex, login_digest, state_digest, Address, ChannelParams, ChannelState, Context,
+    Side, Signature, Signer, Timing, Update, B256, U256,
 };
 
 pub const NOW: u64 = 1_700_000_000;
+
+/// A node in-process (its router, for `oneshot`) over a real SQLite store and a real anvil chain with the
+/// contracts deployed. The node's key is anvil's account 0; users are the others. Everything stops on drop.
+pub struct Node {
+    pub anvil: AnvilInstance,
+    pub deployment: Deployment,
+    pub store: Arc<SqlStore>,
+    pub router: Router,
+    pub state: AppState,
+    _dir: tempfile::TempDir,
+}
+
+impl Node {
+    pub async fn start(cors_origins: Vec<String>) -> Node {
+        let anvil = Anvil::at(spoke_contracts::anvil_binary()).spawn();
+        let key = anvil.keys()[0].clone();
+        let provider = http_provider(
+            anvil.endpoint().as_str(),
+            PrivateKeySigner::from(key.clone()),
+        )
+        .expect("provider");
+        let deployment = deploy(&provider, 3600).await.expect("deploy");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("node.db").display());
+        let store = Arc::new(SqlStore::connect(&url).await.expect("store"));
+        let signer = Signer::from_bytes(&B256::from_slice(&key.to_bytes())).expect("node key");
+        let state = AppState {
+            store: store.clone(),
+            chain: Arc::new(RpcChain::new(provider, deployment.channel_manager, 0)),
+            node: signer.address(),
+            signer: Arc::new(signer),
+            domain: "127.0.0.1:8080".into(),
+            chain_id: anvil.chain_id(),
+            channel_manager: deployment.channel_manager,
+            tokens: vec![deployment.dai],
+            timing: Timing::default(),
+            max_locks: 64,
+            session_seconds: 3600,
+            login_seconds: 300,
+            cors_origins,
+        };
+        let router = app(state.clone()).expect("router");
+        Node {
+            anvil,
+            deployment,
+            store,
+            router,
+            state,
+            _dir: dir,
+        }
+    }
+
+    /// Anvil's account `index` as a protocol signer and a chain provider.
+    pub fn account(&self, index: usize) -> (Signer, alloy::providers::DynProvider) {
+        let key = self.anvil.keys()[index].clone();
+        let signer = Signer::from_bytes(&B256::from_slice(&key.to_bytes())).expect("key");
+        let provider = http_provider(self.anvil.endpoint().as_str(), PrivateKeySigner::from(key))
+            .expect("provider");
+        (signer, provider)
+    }
+}
 
 pub struct Channel {
     pub user: Signer,
@@ -62,4 +144,77 @@ impl Channel {
         }
         .expect("sign")
     }
+}
+
+// ---- HTTP helpers ----
+
+pub async fn call(router: &Router, request: Request<Body>) -> (StatusCode, Value) {
+    let response = router.clone().oneshot(request).await.expect("response");
+    let status = response.status();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+pub fn post(path: &str, body: Value) -> Request<Body> {
+    Request::post(path)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()))
+        .expect("request")
+}
+
+pub fn get(path: &str, token: Option<&str>) -> Request<Body> {
+    let mut builder = Request::get(path);
+    if let Some(token) = token {
+        builder = builder.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    builder.body(Body::empty()).expect("request")
+}
+
+pub fn sign(signer: &Signer, message: &str) -> String {
+    hex::encode_prefixed(
+        signer
+            .sign_digest(&login_digest(message))
+            .expect("sign")
+            .as_bytes(),
+    )
+}
+
+pub async fn challenge(router: &Router, address: Address) -> String {
+    let (status, body) = call(
+        router,
+        post("/auth/challenge", json!({ "address": address })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["message"].as_str().expect("a message").to_string()
+}
+
+pub async fn login(router: &Router, signer: &Signer) -> String {
+    let message = challenge(router, signer.address()).await;
+    let (status, body) = call(
+        router,
+        post(
+            "/auth/login",
+            json!({ "message": message, "signature": sign(signer, &message) }),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["token"].as_str().expect("a token").to_string()
+}
+
+pub fn post_as(path: &str, body: Value, token: &str) -> Request<Body> {
+    Request::post(path)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::from(body.to_string()))
+        .expect("request")
 }

@@ -1,0 +1,205 @@
+//! Channel setup and the update pipeline: validate with spoke-protocol, check what only the node can check (the
+//! chain), persist the state with both signatures, and only then answer with the node's signature.
+
+use axum::{extract::State, http::StatusCode, Json};
+use serde::{Deserialize, Serialize};
+use spoke_protocol::{
+    accept_proposal, domain, signature_hex, state_digest, ChannelParams, ChannelState, Context,
+    Error as Protocol, Proposal, Signature, SignedState, Update,
+};
+
+use super::{auth::User, error::ApiJson, now, ApiError, AppState};
+use crate::store::{ChannelRecord, StoredUpdate, Written};
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SetupResponse {
+    params: ChannelParams,
+    /// The newest state both sides signed; absent while only the opening state exists.
+    latest: Option<SignedState>,
+    nonce: u64,
+}
+
+/// `POST /channel/setup`: opens (or finds) the user's channel of the pair's current on-chain epoch.
+pub async fn setup(
+    State(state): State<AppState>,
+    user: User,
+) -> Result<Json<SetupResponse>, ApiError> {
+    let epoch = state.chain.current_epoch(user.0, state.node).await?;
+    let params = state.params(user.0, epoch);
+    let record = ChannelRecord {
+        channel_id: params.channel_id(),
+        user: user.0,
+        epoch,
+    };
+    state
+        .store
+        .open_channel(&record, &ChannelState::initial(record.channel_id))
+        .await?;
+    let latest = state.store.latest_double_signed(record.channel_id).await?;
+    let nonce = state
+        .store
+        .latest(record.channel_id)
+        .await?
+        .map(|u| u.nonce)
+        .unwrap_or(0);
+    Ok(Json(SetupResponse {
+        params,
+        latest: latest.and_then(signed),
+        nonce,
+    }))
+}
+
+fn signed(u: StoredUpdate) -> Option<SignedState> {
+    Some(SignedState {
+        state: u.state,
+        user_signature: u.user_signature?,
+        node_signature: u.node_signature?,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProposeRequest {
+    proposal: Proposal,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProposeResponse {
+    nonce: u64,
+    #[serde(with = "signature_hex")]
+    signature: Signature,
+}
+
+fn refused(e: Protocol) -> ApiError {
+    match e {
+        Protocol::StaleNonce { .. } | Protocol::NonceGap { .. } => {
+            ApiError::new(StatusCode::CONFLICT, "STALE_NONCE", e.to_string())
+        }
+        Protocol::WrongSigner { .. } | Protocol::MalformedSignature(_) => {
+            ApiError::new(StatusCode::BAD_REQUEST, "BAD_SIGNATURE", e.to_string())
+        }
+        _ => ApiError::new(StatusCode::BAD_REQUEST, "INVALID_UPDATE", e.to_string()),
+    }
+}
+
+/// `POST /channel/propose`: the user's signed update. Answered with the node's signature on the new state, after
+/// both signatures are durable. A retry of a stored proposal gets the same answer.
+pub async fn propose(
+    State(state): State<AppState>,
+    user: User,
+    ApiJson(request): ApiJson<ProposeRequest>,
+) -> Result<Json<ProposeResponse>, ApiError> {
+    let proposal = request.proposal;
+    let record = state.store.channel_of_user(user.0).await?.ok_or_else(|| {
+        ApiError::not_found(
+            "NO_CHANNEL",
+            "set the channel up first: POST /channel/setup",
+        )
+    })?;
+    let params = state.params(user.0, record.epoch);
+
+    // A retry of what is already stored: answer with the stored signature, sign nothing new.
+    if let Some(stored) = state
+        .store
+        .update_at(record.channel_id, proposal.nonce)
+        .await?
+    {
+        if stored.update.as_ref() == Some(&proposal.update)
+            && stored.user_signature == Some(proposal.signature)
+        {
+            if let Some(signature) = stored.node_signature {
+                return Ok(Json(ProposeResponse {
+                    nonce: stored.nonce,
+                    signature,
+                }));
+            }
+        }
+    }
+
+    let latest = state
+        .store
+        .latest(record.channel_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("NO_CHANNEL", "the channel has no state"))?;
+    let ctx = Context {
+        now: now(),
+        proposer: spoke_protocol::Side::User,
+        params: &params,
+    };
+    let next = accept_proposal(&latest.state, &proposal, &ctx).map_err(refused)?;
+    check_with_chain(&state, &latest.state, &proposal.update).await?;
+
+    let digest = state_digest(&domain(params.chain_id, params.contract), &next);
+    let signature = state.signer.sign_digest(&digest).map_err(refused)?;
+    let stored = StoredUpdate {
+        channel_id: record.channel_id,
+        nonce: next.nonce,
+        update: Some(proposal.update),
+        state: next,
+        user_signature: Some(proposal.signature),
+        node_signature: Some(signature),
+    };
+    match state.store.append(&stored).await {
+        Ok(Written::Stored | Written::AlreadyStored) => {}
+        Err(
+            crate::Error::Equivocation { .. }
+            | crate::Error::Conflict(_)
+            | crate::Error::NonceGap { .. },
+        ) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "STALE_NONCE",
+                "another update took this nonce; resync",
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(Json(ProposeResponse {
+        nonce: stored.nonce,
+        signature,
+    }))
+}
+
+/// What the validator cannot know: a deposit is counted only up to what the chain shows, confirmed. Updates
+/// that need the node's routing (locks, withdrawals, exchange) are refused until that lands.
+async fn check_with_chain(
+    state: &AppState,
+    current: &ChannelState,
+    update: &Update,
+) -> Result<(), ApiError> {
+    match update {
+        Update::CountDeposit {
+            asset,
+            side,
+            amount,
+        } => {
+            let counted = current
+                .asset(*asset)
+                .map(|a| a.counted(*side))
+                .unwrap_or_default();
+            let on_chain = state
+                .chain
+                .confirmed_deposit(current.channel_id, *asset, *side)
+                .await?;
+            let wanted = counted.saturating_add(*amount);
+            if wanted > on_chain {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "DEPOSIT_NOT_CONFIRMED",
+                    format!(
+                        "counting {amount} more would make {wanted} counted, but the chain shows {on_chain} \
+                         confirmed for the {side}"
+                    ),
+                ));
+            }
+            Ok(())
+        }
+        _ => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "UNSUPPORTED_UPDATE",
+            "this node does not take this kind of update from a user yet",
+        )),
+    }
+}

@@ -1,0 +1,79 @@
+//! What the node reads from the chain, behind one trait. [`RpcChain`] reads the ChannelManager over JSON-RPC,
+//! at a block `confirmations` deep, so a deposit is counted only once it is final enough.
+
+use alloy::{
+    eips::BlockId,
+    providers::{DynProvider, Provider},
+};
+use async_trait::async_trait;
+use spoke_contracts::bindings::ChannelManager;
+use spoke_protocol::{Address, Side, B256, U256};
+
+use crate::{Error, Result};
+
+#[async_trait]
+pub trait Chain: Send + Sync {
+    /// The epoch of the pair's current channel.
+    async fn current_epoch(&self, user: Address, node: Address) -> Result<u64>;
+
+    /// `side`'s cumulative deposit of `asset` into the channel, as of the confirmed block.
+    async fn confirmed_deposit(&self, channel_id: B256, asset: Address, side: Side)
+        -> Result<U256>;
+}
+
+/// The chain over JSON-RPC.
+#[derive(Debug, Clone)]
+pub struct RpcChain {
+    manager: ChannelManager::ChannelManagerInstance<DynProvider>,
+    confirmations: u64,
+}
+
+impl RpcChain {
+    pub fn new(provider: DynProvider, channel_manager: Address, confirmations: u64) -> RpcChain {
+        RpcChain {
+            manager: ChannelManager::new(channel_manager, provider),
+            confirmations,
+        }
+    }
+
+    async fn confirmed_block(&self) -> Result<BlockId> {
+        let head = self
+            .manager
+            .provider()
+            .get_block_number()
+            .await
+            .map_err(|e| Error::Chain(e.to_string()))?;
+        Ok(BlockId::number(head.saturating_sub(self.confirmations)))
+    }
+}
+
+#[async_trait]
+impl Chain for RpcChain {
+    async fn current_epoch(&self, user: Address, node: Address) -> Result<u64> {
+        self.manager
+            .currentEpoch(user, node)
+            .call()
+            .await
+            .map_err(|e| Error::Chain(e.to_string()))
+    }
+
+    async fn confirmed_deposit(
+        &self,
+        channel_id: B256,
+        asset: Address,
+        side: Side,
+    ) -> Result<U256> {
+        let block = self.confirmed_block().await?;
+        let ledger = self
+            .manager
+            .ledger(channel_id, asset)
+            .block(block)
+            .call()
+            .await
+            .map_err(|e| Error::Chain(e.to_string()))?;
+        Ok(U256::from(match side {
+            Side::User => ledger.depositUser,
+            Side::Node => ledger.depositNode,
+        }))
+    }
+}

@@ -1,0 +1,259 @@
+//! The update pipeline end to end on a real chain: a user deposits on chain, sets the channel up, proposes to
+//! count the deposit; the node checks it against the chain, stores both signatures, then answers with its own,
+//! and the contract accepts the double-signed state.
+
+mod common;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use alloy::primitives::Bytes;
+use axum::http::StatusCode;
+use common::{call, login, post_as, Node};
+use serde_json::json;
+use spoke_contracts::{bindings::ChannelManager, sol_state};
+use spoke_node::store::Store;
+use spoke_protocol::{
+    check_signed_state, propose, signature_hex, Address, ChannelParams, ChannelState, Context,
+    Side, SignedState, Update, U256,
+};
+
+fn eth(n: u64) -> U256 {
+    U256::from(n) * U256::from(10u64).pow(U256::from(18u64))
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+}
+
+fn signature(value: &serde_json::Value) -> spoke_protocol::Signature {
+    signature_hex::deserialize(value.clone()).expect("a signature")
+}
+
+#[tokio::test]
+async fn a_deposit_is_counted_only_as_far_as_the_chain_shows_and_the_contract_takes_the_state() {
+    let n = Node::start(vec![]).await;
+    let (user, provider) = n.account(1);
+    let manager = ChannelManager::new(n.deployment.channel_manager, provider.clone());
+    let deposit = manager
+        .deposit(user.address(), n.state.node, Address::ZERO, 0, eth(1))
+        .value(eth(1));
+    assert!(deposit
+        .send()
+        .await
+        .expect("sent")
+        .get_receipt()
+        .await
+        .expect("receipt")
+        .status());
+
+    let token = login(&n.router, &user).await;
+    let (status, body) = call(&n.router, post_as("/channel/setup", json!({}), &token)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let params: ChannelParams = serde_json::from_value(body["params"].clone()).expect("params");
+    assert_eq!(
+        (params.user, params.node, params.epoch),
+        (user.address(), n.state.node, 0)
+    );
+    assert_eq!(body["nonce"], 0);
+
+    // More than the chain shows: refused, and nothing is stored.
+    let initial = ChannelState::initial(params.channel_id());
+    let ctx = Context {
+        now: now(),
+        proposer: Side::User,
+        params: &params,
+    };
+    let too_much = Update::CountDeposit {
+        asset: Address::ZERO,
+        side: Side::User,
+        amount: eth(2),
+    };
+    let (_, proposal) = propose(&initial, too_much, &ctx, &user).expect("propose");
+    let (status, body) = call(
+        &n.router,
+        post_as("/channel/propose", json!({ "proposal": proposal }), &token),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("DEPOSIT_NOT_CONFIRMED")),
+        "{body}"
+    );
+    assert_eq!(
+        n.store
+            .latest(params.channel_id())
+            .await
+            .expect("latest")
+            .map(|u| u.nonce),
+        Some(0)
+    );
+
+    // Exactly the deposit: co-signed, and stored before the answer.
+    let count = Update::CountDeposit {
+        asset: Address::ZERO,
+        side: Side::User,
+        amount: eth(1),
+    };
+    let (next, proposal) = propose(&initial, count, &ctx, &user).expect("propose");
+    let (status, body) = call(
+        &n.router,
+        post_as("/channel/propose", json!({ "proposal": proposal }), &token),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let signed = SignedState {
+        state: next.clone(),
+        user_signature: proposal.signature,
+        node_signature: signature(&body["signature"]),
+    };
+    check_signed_state(&signed, &params).expect("a valid double-signed state");
+    let stored = n
+        .store
+        .latest_double_signed(params.channel_id())
+        .await
+        .expect("query")
+        .expect("stored");
+    assert_eq!(
+        (stored.state, stored.node_signature),
+        (next.clone(), Some(signed.node_signature))
+    );
+
+    // A retry gets the same answer; a different update at the same nonce is refused.
+    let (status, again) = call(
+        &n.router,
+        post_as("/channel/propose", json!({ "proposal": proposal }), &token),
+    )
+    .await;
+    assert_eq!(
+        (status, &again["signature"]),
+        (StatusCode::OK, &body["signature"])
+    );
+    let other = Update::CountDeposit {
+        asset: Address::ZERO,
+        side: Side::User,
+        amount: eth(1) / U256::from(2),
+    };
+    let (_, conflicting) = propose(&initial, other, &ctx, &user).expect("propose");
+    let (status, body) = call(
+        &n.router,
+        post_as(
+            "/channel/propose",
+            json!({ "proposal": conflicting }),
+            &token,
+        ),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::CONFLICT, Some("STALE_NONCE")),
+        "{body}"
+    );
+
+    // Updates the node does not route yet are refused with a clear code.
+    let withdraw = Update::Withdraw {
+        asset: Address::ZERO,
+        side: Side::User,
+        amount: eth(1),
+        recipient: user.address(),
+    };
+    let (_, proposal) = propose(&next, withdraw, &ctx, &user).expect("propose");
+    let (status, body) = call(
+        &n.router,
+        post_as("/channel/propose", json!({ "proposal": proposal }), &token),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("UNSUPPORTED_UPDATE"))
+    );
+
+    // The contract takes the state the node co-signed.
+    let sig = |s: &spoke_protocol::Signature| Bytes::from(s.as_bytes().to_vec());
+    let dispute = manager.dispute(
+        user.address(),
+        n.state.node,
+        sol_state(&signed.state),
+        sig(&signed.user_signature),
+        sig(&signed.node_signature),
+    );
+    assert!(dispute
+        .send()
+        .await
+        .expect("sent")
+        .get_receipt()
+        .await
+        .expect("receipt")
+        .status());
+}
+
+#[tokio::test]
+async fn proposals_need_a_channel_and_a_valid_signature() {
+    let n = Node::start(vec![]).await;
+    let (user, _) = n.account(2);
+    let token = login(&n.router, &user).await;
+    let params = n.state.params(user.address(), 0);
+    let ctx = Context {
+        now: now(),
+        proposer: Side::User,
+        params: &params,
+    };
+    let update = Update::CountDeposit {
+        asset: Address::ZERO,
+        side: Side::User,
+        amount: eth(1),
+    };
+    let (_, proposal) = propose(
+        &ChannelState::initial(params.channel_id()),
+        update,
+        &ctx,
+        &user,
+    )
+    .expect("propose");
+    let (status, body) = call(
+        &n.router,
+        post_as("/channel/propose", json!({ "proposal": proposal }), &token),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("NO_CHANNEL"))
+    );
+
+    call(&n.router, post_as("/channel/setup", json!({}), &token)).await;
+    let (stranger, _) = n.account(3);
+    let update = Update::CountDeposit {
+        asset: Address::ZERO,
+        side: Side::User,
+        amount: eth(1),
+    };
+    let forged = spoke_protocol::Proposal {
+        signature: propose(
+            &ChannelState::initial(params.channel_id()),
+            update,
+            &ctx,
+            &user,
+        )
+        .map(|(state, _)| {
+            let digest = spoke_protocol::state_digest(
+                &spoke_protocol::domain(params.chain_id, params.contract),
+                &state,
+            );
+            stranger.sign_digest(&digest).expect("sign")
+        })
+        .expect("state"),
+        ..proposal
+    };
+    let (status, body) = call(
+        &n.router,
+        post_as("/channel/propose", json!({ "proposal": forged }), &token),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("BAD_SIGNATURE")),
+        "{body}"
+    );
+}
