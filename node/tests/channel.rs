@@ -153,13 +153,15 @@ async fn a_deposit_is_counted_only_as_far_as_the_chain_shows_and_the_contract_ta
     );
 
     // Updates the node does not route yet are refused with a clear code.
-    let withdraw = Update::Withdraw {
+    let lock = spoke_protocol::Lock {
+        id: spoke_protocol::B256::repeat_byte(1),
         asset: Address::ZERO,
-        side: Side::User,
-        amount: eth(1),
-        recipient: user.address(),
+        amount: eth(1) / U256::from(10),
+        sender: Side::User,
+        hashlock: spoke_protocol::sha256(spoke_protocol::B256::repeat_byte(2)),
+        expiry: now() + 3 * 3600,
     };
-    let (_, proposal) = propose(&next, withdraw, &ctx, &user).expect("propose");
+    let (_, proposal) = propose(&next, Update::CreateLock { lock }, &ctx, &user).expect("propose");
     let (status, body) = call(
         &n.router,
         post_as("/channel/propose", json!({ "proposal": proposal }), &token),
@@ -256,4 +258,126 @@ async fn proposals_need_a_channel_and_a_valid_signature() {
         (StatusCode::BAD_REQUEST, Some("BAD_SIGNATURE")),
         "{body}"
     );
+}
+
+#[tokio::test]
+async fn a_withdrawal_is_cosigned_with_its_commitment_and_pays_on_chain() {
+    let n = Node::start(vec![]).await;
+    let (user, provider) = n.account(4);
+    let manager = ChannelManager::new(n.deployment.channel_manager, provider.clone());
+    let deposit = manager
+        .deposit(user.address(), n.state.node, Address::ZERO, 0, eth(1))
+        .value(eth(1));
+    assert!(deposit
+        .send()
+        .await
+        .expect("sent")
+        .get_receipt()
+        .await
+        .expect("receipt")
+        .status());
+    let token = login(&n.router, &user).await;
+    let (_, body) = call(&n.router, post_as("/channel/setup", json!({}), &token)).await;
+    let params: ChannelParams = serde_json::from_value(body["params"].clone()).expect("params");
+    let ctx = Context {
+        now: now(),
+        proposer: Side::User,
+        params: &params,
+    };
+    let count = Update::CountDeposit {
+        asset: Address::ZERO,
+        side: Side::User,
+        amount: eth(1),
+    };
+    let (counted, proposal) = propose(
+        &ChannelState::initial(params.channel_id()),
+        count,
+        &ctx,
+        &user,
+    )
+    .expect("propose");
+    let (status, _) = call(
+        &n.router,
+        post_as("/channel/propose", json!({ "proposal": proposal }), &token),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+
+    let recipient = Address::repeat_byte(0x7e);
+    let amount = eth(1) / U256::from(4);
+    let withdraw = Update::Withdraw {
+        asset: Address::ZERO,
+        side: Side::User,
+        amount,
+        recipient,
+    };
+    let (after, proposal) = propose(&counted, withdraw.clone(), &ctx, &user).expect("propose");
+    let commitment = withdraw.commitment(&after).expect("a commitment");
+    let dom = spoke_protocol::domain(params.chain_id, params.contract);
+    let digest = spoke_protocol::commitment_digest(&dom, &commitment);
+
+    // Without the user's commitment signature, or with a wrong one, nothing is signed or stored.
+    let (status, body) = call(
+        &n.router,
+        post_as("/channel/propose", json!({ "proposal": proposal }), &token),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let wrong = user
+        .sign_digest(&alloy::primitives::keccak256(digest))
+        .expect("sign");
+    let request = json!({ "proposal": proposal, "commitmentSignature": spoke_protocol::hex::encode_prefixed(wrong.as_bytes()) });
+    let (status, body) = call(&n.router, post_as("/channel/propose", request, &token)).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("BAD_SIGNATURE")),
+        "{body}"
+    );
+    assert_eq!(
+        n.store
+            .latest(params.channel_id())
+            .await
+            .expect("latest")
+            .map(|u| u.nonce),
+        Some(1)
+    );
+
+    let user_commitment = user.sign_digest(&digest).expect("sign");
+    let request = json!({
+        "proposal": proposal,
+        "commitmentSignature": spoke_protocol::hex::encode_prefixed(user_commitment.as_bytes()),
+    });
+    let (status, body) = call(&n.router, post_as("/channel/propose", request, &token)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let signed = spoke_protocol::SignedCommitment {
+        commitment,
+        user_signature: user_commitment,
+        node_signature: signature(&body["commitmentSignature"]),
+    };
+    signed
+        .check(&params)
+        .expect("both signatures on the commitment");
+
+    // The user hands the commitment to the contract; the recipient is paid.
+    let sig = |s: &spoke_protocol::Signature| Bytes::from(s.as_bytes().to_vec());
+    let call_withdraw = manager.withdraw(
+        user.address(),
+        n.state.node,
+        0,
+        spoke_contracts::sol_commitment(&signed.commitment),
+        sig(&signed.user_signature),
+        sig(&signed.node_signature),
+    );
+    assert!(call_withdraw
+        .send()
+        .await
+        .expect("sent")
+        .get_receipt()
+        .await
+        .expect("receipt")
+        .status());
+    let paid = alloy::providers::Provider::get_balance(&provider, recipient)
+        .await
+        .expect("balance");
+    assert_eq!(paid, amount);
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use common::{postgres::Postgres, Channel};
 use spoke_node::{
-    store::{ChannelRecord, SqlStore, Store, StoredUpdate, Written},
+    store::{ChannelRecord, CommitmentSignatures, SqlStore, Store, StoredUpdate, Written},
     Error,
 };
 use spoke_protocol::{Side, B256};
@@ -30,6 +30,7 @@ fn next(c: &Channel, stored: &StoredUpdate, amount: u64) -> StoredUpdate {
         update: Some(update),
         node_signature: Some(c.sign(Side::Node, &state)),
         user_signature: None,
+        commitment_signatures: None,
         state,
     }
 }
@@ -201,6 +202,21 @@ async fn signatures_complete_a_state_once(store: &dyn Store) {
     );
 }
 
+async fn withdrawal_commitment_signatures_are_kept_with_their_state(store: &dyn Store) {
+    let c = Channel::new(7, 0);
+    let id = c.params.channel_id();
+    let opening = opened(store, &c).await;
+    let mut update = next(&c, &opening, 10);
+    let signatures = CommitmentSignatures {
+        user: c.sign(Side::User, &update.state),
+        node: c.sign(Side::Node, &update.state),
+    };
+    update.commitment_signatures = Some(signatures);
+    store.append(&update).await.expect("append");
+    let stored = store.update_at(id, 1).await.expect("read").expect("stored");
+    assert_eq!(stored.commitment_signatures, Some(signatures));
+}
+
 async fn login_nonces_work_once_and_expire(store: &dyn Store) {
     store
         .issue_login_nonce("n-fresh", common::NOW + 60)
@@ -262,6 +278,7 @@ async fn conformance(store: Arc<dyn Store>) {
     channels_open_once_and_are_found_by_id_and_user(store.as_ref()).await;
     updates_are_stored_at_consecutive_nonces_only(store.as_ref()).await;
     signatures_complete_a_state_once(store.as_ref()).await;
+    withdrawal_commitment_signatures_are_kept_with_their_state(store.as_ref()).await;
     login_nonces_work_once_and_expire(store.as_ref()).await;
     racing_writers_cannot_both_win(store).await;
 }

@@ -26,7 +26,7 @@ pub use preimage::{
 };
 pub use proposal::{accept_proposal, check_signed_state, propose, validate_state, Proposal};
 pub use routing::{check_forward, reveal_deadline};
-pub use signing::{recover, signature_hex, verify, Signer};
+pub use signing::{recover, signature_hex, signature_hex_option, verify, Signer};
 pub use state::{
     AssetState, ChannelState, ExchangeQuote, Lock, SignedCommitment, SignedState, Update,
     WithdrawCommitment,

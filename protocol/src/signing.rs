@@ -181,3 +181,27 @@ pub mod signature_hex {
         ))
     }
 }
+
+/// [`signature_hex`] for an optional signature: absent or `null` is `None`.
+pub mod signature_hex_option {
+    use alloy_primitives::Signature;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(
+        signature: &Option<Signature>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match signature {
+            Some(s) => super::signature_hex::serialize(s, serializer),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Signature>, D::Error> {
+        #[derive(Deserialize)]
+        struct Wrapped(#[serde(with = "super::signature_hex")] Signature);
+        Ok(Option::<Wrapped>::deserialize(deserializer)?.map(|Wrapped(s)| s))
+    }
+}

@@ -4,12 +4,13 @@
 use axum::{extract::State, http::StatusCode, Json};
 use serde::{Deserialize, Serialize};
 use spoke_protocol::{
-    accept_proposal, domain, signature_hex, state_digest, ChannelParams, ChannelState, Context,
-    Error as Protocol, Proposal, Signature, SignedState, Update,
+    accept_proposal, commitment_digest, domain, signature_hex, signature_hex_option, state_digest,
+    verify, ChannelParams, ChannelState, Context, Error as Protocol, Proposal, Side, Signature,
+    SignedState, Update,
 };
 
 use super::{auth::User, error::ApiJson, now, ApiError, AppState};
-use crate::store::{ChannelRecord, StoredUpdate, Written};
+use crate::store::{ChannelRecord, CommitmentSignatures, StoredUpdate, Written};
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -62,6 +63,9 @@ fn signed(u: StoredUpdate) -> Option<SignedState> {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ProposeRequest {
     proposal: Proposal,
+    /// For a withdrawal: the user's signature on its commitment.
+    #[serde(default, with = "signature_hex_option")]
+    commitment_signature: Option<Signature>,
 }
 
 #[derive(Debug, Serialize)]
@@ -70,6 +74,9 @@ pub struct ProposeResponse {
     nonce: u64,
     #[serde(with = "signature_hex")]
     signature: Signature,
+    /// For a withdrawal: the node's signature on its commitment, released together with the state that deducts it.
+    #[serde(with = "signature_hex_option", skip_serializing_if = "Option::is_none")]
+    commitment_signature: Option<Signature>,
 }
 
 fn refused(e: Protocol) -> ApiError {
@@ -110,9 +117,11 @@ pub async fn propose(
             && stored.user_signature == Some(proposal.signature)
         {
             if let Some(signature) = stored.node_signature {
+                let commitment_signature = stored.commitment_signatures.map(|c| c.node);
                 return Ok(Json(ProposeResponse {
                     nonce: stored.nonce,
                     signature,
+                    commitment_signature,
                 }));
             }
         }
@@ -125,13 +134,38 @@ pub async fn propose(
         .ok_or_else(|| ApiError::not_found("NO_CHANNEL", "the channel has no state"))?;
     let ctx = Context {
         now: now(),
-        proposer: spoke_protocol::Side::User,
+        proposer: Side::User,
         params: &params,
     };
     let next = accept_proposal(&latest.state, &proposal, &ctx).map_err(refused)?;
     check_with_chain(&state, &latest.state, &proposal.update).await?;
 
-    let digest = state_digest(&domain(params.chain_id, params.contract), &next);
+    let dom = domain(params.chain_id, params.contract);
+    let commitment_signatures = match (
+        proposal.update.commitment(&next),
+        request.commitment_signature,
+    ) {
+        (Some(commitment), Some(user)) => {
+            let digest = commitment_digest(&dom, &commitment);
+            verify(&digest, &user, Side::User, params.user).map_err(refused)?;
+            Some(CommitmentSignatures {
+                user,
+                node: state.signer.sign_digest(&digest).map_err(refused)?,
+            })
+        }
+        (Some(_), None) => {
+            return Err(ApiError::bad_request(
+                "a withdrawal needs the user's signature on its commitment",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(ApiError::bad_request(
+                "only a withdrawal carries a commitment signature",
+            ))
+        }
+        (None, None) => None,
+    };
+    let digest = state_digest(&dom, &next);
     let signature = state.signer.sign_digest(&digest).map_err(refused)?;
     let stored = StoredUpdate {
         channel_id: record.channel_id,
@@ -140,6 +174,7 @@ pub async fn propose(
         state: next,
         user_signature: Some(proposal.signature),
         node_signature: Some(signature),
+        commitment_signatures,
     };
     match state.store.append(&stored).await {
         Ok(Written::Stored | Written::AlreadyStored) => {}
@@ -156,14 +191,17 @@ pub async fn propose(
         }
         Err(e) => return Err(e.into()),
     }
+    let commitment_signature = stored.commitment_signatures.map(|c| c.node);
     Ok(Json(ProposeResponse {
         nonce: stored.nonce,
         signature,
+        commitment_signature,
     }))
 }
 
-/// What the validator cannot know: a deposit is counted only up to what the chain shows, confirmed. Updates
-/// that need the node's routing (locks, withdrawals, exchange) are refused until that lands.
+/// What the validator cannot know: a deposit is counted only up to what the chain shows, confirmed. A user's
+/// withdrawal needs nothing more (the validator checked the balance). Updates that need the node's routing
+/// (locks, exchange) are refused until that lands.
 async fn check_with_chain(
     state: &AppState,
     current: &ChannelState,
@@ -196,6 +234,7 @@ async fn check_with_chain(
             }
             Ok(())
         }
+        Update::Withdraw { .. } => Ok(()),
         _ => Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "UNSUPPORTED_UPDATE",

@@ -33,6 +33,15 @@ pub struct StoredUpdate {
     pub state: ChannelState,
     pub user_signature: Option<Signature>,
     pub node_signature: Option<Signature>,
+    /// For a withdrawal: both signatures on its commitment (`Update::commitment` of this state).
+    pub commitment_signatures: Option<CommitmentSignatures>,
+}
+
+/// The two signatures on a withdrawal commitment; the node releases its own only with the state that deducts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommitmentSignatures {
+    pub user: Signature,
+    pub node: Signature,
 }
 
 impl StoredUpdate {

@@ -9,7 +9,7 @@ use sqlx::{
     AnyPool, Executor, Row,
 };
 
-use super::{ChannelRecord, Store, StoredUpdate, Written};
+use super::{ChannelRecord, CommitmentSignatures, Store, StoredUpdate, Written};
 use crate::{Error, Result};
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -124,6 +124,21 @@ fn update_from_row(row: &AnyRow) -> Result<StoredUpdate> {
     let update: Option<String> = row.try_get("update_json")?;
     let user: Option<String> = row.try_get("user_signature")?;
     let node: Option<String> = row.try_get("node_signature")?;
+    let user_commitment: Option<String> = row.try_get("user_commitment_signature")?;
+    let node_commitment: Option<String> = row.try_get("node_commitment_signature")?;
+    let commitment_signatures = match (user_commitment, node_commitment) {
+        (Some(user), Some(node)) => Some(CommitmentSignatures {
+            user: sig_from_text(&user)?,
+            node: sig_from_text(&node)?,
+        }),
+        (None, None) => None,
+        _ => {
+            return Err(Error::Corrupt {
+                what: "commitment signatures",
+                reason: "only one of the two is stored".into(),
+            })
+        }
+    };
     Ok(StoredUpdate {
         channel_id: parse(
             row.try_get::<String, _>("channel_id")?.as_str(),
@@ -136,13 +151,15 @@ fn update_from_row(row: &AnyRow) -> Result<StoredUpdate> {
         state: from_json::<ChannelState>(&row.try_get::<String, _>("state_json")?, "a state")?,
         user_signature: user.map(|s| sig_from_text(&s)).transpose()?,
         node_signature: node.map(|s| sig_from_text(&s)).transpose()?,
+        commitment_signatures,
     })
 }
 
 /// The columns of `channel_updates`, in the order [`update_from_row`] reads them by name.
 macro_rules! update_columns {
     () => {
-        "channel_id, nonce, update_json, state_json, user_signature, node_signature"
+        "channel_id, nonce, update_json, state_json, user_signature, node_signature, \
+         user_commitment_signature, node_commitment_signature"
     };
 }
 
@@ -220,7 +237,7 @@ impl Store for SqlStore {
         let sql = concat!(
             "INSERT INTO channel_updates (",
             update_columns!(),
-            ") VALUES ($1, 0, NULL, $2, NULL, NULL)"
+            ") VALUES ($1, 0, NULL, $2, NULL, NULL, NULL, NULL)"
         );
         sqlx::query(sql)
             .bind(key(&channel.channel_id))
@@ -302,7 +319,7 @@ impl Store for SqlStore {
         let sql = concat!(
             "INSERT INTO channel_updates (",
             update_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
         );
         let inserted = sqlx::query(sql)
             .bind(key(&channel_id))
@@ -317,6 +334,18 @@ impl Store for SqlStore {
             .bind(to_json(&update.state, "a state")?)
             .bind(update.user_signature.as_ref().map(sig_text))
             .bind(update.node_signature.as_ref().map(sig_text))
+            .bind(
+                update
+                    .commitment_signatures
+                    .as_ref()
+                    .map(|c| sig_text(&c.user)),
+            )
+            .bind(
+                update
+                    .commitment_signatures
+                    .as_ref()
+                    .map(|c| sig_text(&c.node)),
+            )
             .execute(&mut *tx)
             .await;
         match inserted {
