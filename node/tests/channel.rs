@@ -28,18 +28,42 @@ fn now() -> u64 {
         .as_secs()
 }
 
-fn signature(value: &serde_json::Value) -> spoke_protocol::Signature {
-    signature_hex::deserialize(value.clone()).expect("a signature")
+fn count_eth(amount: U256) -> Update {
+    Update::CountDeposit {
+        asset: Address::ZERO,
+        side: Side::User,
+        amount,
+    }
 }
 
-#[tokio::test]
-async fn a_deposit_is_counted_only_as_far_as_the_chain_shows_and_the_contract_takes_the_state() {
-    let n = Node::start(vec![]).await;
-    let (user, provider) = n.account(1);
+fn user_ctx(params: &ChannelParams) -> Context<'_> {
+    Context {
+        now: now(),
+        proposer: Side::User,
+        params,
+    }
+}
+
+/// Posts a body to `/channel/propose` as the holder of `token`.
+async fn submit(n: &Node, token: &str, body: serde_json::Value) -> (StatusCode, serde_json::Value) {
+    call(&n.router, post_as("/channel/propose", body, token)).await
+}
+
+/// A user (anvil account `index`) who deposited `amount` ETH on chain, logged in and set the channel up.
+struct Opened {
+    user: spoke_protocol::Signer,
+    provider: alloy::providers::DynProvider,
+    manager: ChannelManager::ChannelManagerInstance<alloy::providers::DynProvider>,
+    token: String,
+    params: ChannelParams,
+}
+
+async fn open_with_deposit(n: &Node, index: usize, amount: U256) -> Opened {
+    let (user, provider) = n.account(index);
     let manager = ChannelManager::new(n.deployment.channel_manager, provider.clone());
     let deposit = manager
-        .deposit(user.address(), n.state.node, Address::ZERO, 0, eth(1))
-        .value(eth(1));
+        .deposit(user.address(), n.state.node, Address::ZERO, 0, amount)
+        .value(amount);
     assert!(deposit
         .send()
         .await
@@ -48,35 +72,48 @@ async fn a_deposit_is_counted_only_as_far_as_the_chain_shows_and_the_contract_ta
         .await
         .expect("receipt")
         .status());
-
     let token = login(&n.router, &user).await;
     let (status, body) = call(&n.router, post_as("/channel/setup", json!({}), &token)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let params: ChannelParams = serde_json::from_value(body["params"].clone()).expect("params");
     assert_eq!(
+        body["nonce"], 0,
+        "a fresh channel starts at its opening state"
+    );
+    Opened {
+        user,
+        provider,
+        manager,
+        token,
+        params,
+    }
+}
+
+fn signature(value: &serde_json::Value) -> spoke_protocol::Signature {
+    signature_hex::deserialize(value.clone()).expect("a signature")
+}
+
+#[tokio::test]
+async fn a_deposit_is_counted_only_as_far_as_the_chain_shows_and_the_contract_takes_the_state() {
+    let n = Node::start(vec![]).await;
+    let Opened {
+        user,
+        provider: _,
+        manager,
+        token,
+        params,
+    } = open_with_deposit(&n, 1, eth(1)).await;
+    assert_eq!(
         (params.user, params.node, params.epoch),
         (user.address(), n.state.node, 0)
     );
-    assert_eq!(body["nonce"], 0);
 
     // More than the chain shows: refused, and nothing is stored.
     let initial = ChannelState::initial(params.channel_id());
-    let ctx = Context {
-        now: now(),
-        proposer: Side::User,
-        params: &params,
-    };
-    let too_much = Update::CountDeposit {
-        asset: Address::ZERO,
-        side: Side::User,
-        amount: eth(2),
-    };
+    let ctx = user_ctx(&params);
+    let too_much = count_eth(eth(2));
     let (_, proposal) = propose(&initial, too_much, &ctx, &user).expect("propose");
-    let (status, body) = call(
-        &n.router,
-        post_as("/channel/propose", json!({ "proposal": proposal }), &token),
-    )
-    .await;
+    let (status, body) = submit(&n, &token, json!({ "proposal": proposal })).await;
     assert_eq!(
         (status, body["code"].as_str()),
         (StatusCode::BAD_REQUEST, Some("DEPOSIT_NOT_CONFIRMED")),
@@ -92,17 +129,9 @@ async fn a_deposit_is_counted_only_as_far_as_the_chain_shows_and_the_contract_ta
     );
 
     // Exactly the deposit: co-signed, and stored before the answer.
-    let count = Update::CountDeposit {
-        asset: Address::ZERO,
-        side: Side::User,
-        amount: eth(1),
-    };
+    let count = count_eth(eth(1));
     let (next, proposal) = propose(&initial, count, &ctx, &user).expect("propose");
-    let (status, body) = call(
-        &n.router,
-        post_as("/channel/propose", json!({ "proposal": proposal }), &token),
-    )
-    .await;
+    let (status, body) = submit(&n, &token, json!({ "proposal": proposal })).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let signed = SignedState {
         state: next.clone(),
@@ -122,20 +151,12 @@ async fn a_deposit_is_counted_only_as_far_as_the_chain_shows_and_the_contract_ta
     );
 
     // A retry gets the same answer; a different update at the same nonce is refused.
-    let (status, again) = call(
-        &n.router,
-        post_as("/channel/propose", json!({ "proposal": proposal }), &token),
-    )
-    .await;
+    let (status, again) = submit(&n, &token, json!({ "proposal": proposal })).await;
     assert_eq!(
         (status, &again["signature"]),
         (StatusCode::OK, &body["signature"])
     );
-    let other = Update::CountDeposit {
-        asset: Address::ZERO,
-        side: Side::User,
-        amount: eth(1) / U256::from(2),
-    };
+    let other = count_eth(eth(1) / U256::from(2));
     let (_, conflicting) = propose(&initial, other, &ctx, &user).expect("propose");
     let (status, body) = call(
         &n.router,
@@ -162,11 +183,7 @@ async fn a_deposit_is_counted_only_as_far_as_the_chain_shows_and_the_contract_ta
         expiry: now() + 3 * 3600,
     };
     let (_, proposal) = propose(&next, Update::CreateLock { lock }, &ctx, &user).expect("propose");
-    let (status, body) = call(
-        &n.router,
-        post_as("/channel/propose", json!({ "proposal": proposal }), &token),
-    )
-    .await;
+    let (status, body) = submit(&n, &token, json!({ "proposal": proposal })).await;
     assert_eq!(
         (status, body["code"].as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("UNSUPPORTED_UPDATE"))
@@ -197,16 +214,8 @@ async fn proposals_need_a_channel_and_a_valid_signature() {
     let (user, _) = n.account(2);
     let token = login(&n.router, &user).await;
     let params = n.state.params(user.address(), 0);
-    let ctx = Context {
-        now: now(),
-        proposer: Side::User,
-        params: &params,
-    };
-    let update = Update::CountDeposit {
-        asset: Address::ZERO,
-        side: Side::User,
-        amount: eth(1),
-    };
+    let ctx = user_ctx(&params);
+    let update = count_eth(eth(1));
     let (_, proposal) = propose(
         &ChannelState::initial(params.channel_id()),
         update,
@@ -214,11 +223,7 @@ async fn proposals_need_a_channel_and_a_valid_signature() {
         &user,
     )
     .expect("propose");
-    let (status, body) = call(
-        &n.router,
-        post_as("/channel/propose", json!({ "proposal": proposal }), &token),
-    )
-    .await;
+    let (status, body) = submit(&n, &token, json!({ "proposal": proposal })).await;
     assert_eq!(
         (status, body["code"].as_str()),
         (StatusCode::NOT_FOUND, Some("NO_CHANNEL"))
@@ -226,11 +231,7 @@ async fn proposals_need_a_channel_and_a_valid_signature() {
 
     call(&n.router, post_as("/channel/setup", json!({}), &token)).await;
     let (stranger, _) = n.account(3);
-    let update = Update::CountDeposit {
-        asset: Address::ZERO,
-        side: Side::User,
-        amount: eth(1),
-    };
+    let update = count_eth(eth(1));
     let forged = spoke_protocol::Proposal {
         signature: propose(
             &ChannelState::initial(params.channel_id()),
@@ -248,11 +249,7 @@ async fn proposals_need_a_channel_and_a_valid_signature() {
         .expect("state"),
         ..proposal
     };
-    let (status, body) = call(
-        &n.router,
-        post_as("/channel/propose", json!({ "proposal": forged }), &token),
-    )
-    .await;
+    let (status, body) = submit(&n, &token, json!({ "proposal": forged })).await;
     assert_eq!(
         (status, body["code"].as_str()),
         (StatusCode::BAD_REQUEST, Some("BAD_SIGNATURE")),
@@ -263,32 +260,15 @@ async fn proposals_need_a_channel_and_a_valid_signature() {
 #[tokio::test]
 async fn a_withdrawal_is_cosigned_with_its_commitment_and_pays_on_chain() {
     let n = Node::start(vec![]).await;
-    let (user, provider) = n.account(4);
-    let manager = ChannelManager::new(n.deployment.channel_manager, provider.clone());
-    let deposit = manager
-        .deposit(user.address(), n.state.node, Address::ZERO, 0, eth(1))
-        .value(eth(1));
-    assert!(deposit
-        .send()
-        .await
-        .expect("sent")
-        .get_receipt()
-        .await
-        .expect("receipt")
-        .status());
-    let token = login(&n.router, &user).await;
-    let (_, body) = call(&n.router, post_as("/channel/setup", json!({}), &token)).await;
-    let params: ChannelParams = serde_json::from_value(body["params"].clone()).expect("params");
-    let ctx = Context {
-        now: now(),
-        proposer: Side::User,
-        params: &params,
-    };
-    let count = Update::CountDeposit {
-        asset: Address::ZERO,
-        side: Side::User,
-        amount: eth(1),
-    };
+    let Opened {
+        user,
+        provider,
+        manager,
+        token,
+        params,
+    } = open_with_deposit(&n, 4, eth(1)).await;
+    let ctx = user_ctx(&params);
+    let count = count_eth(eth(1));
     let (counted, proposal) = propose(
         &ChannelState::initial(params.channel_id()),
         count,
@@ -296,11 +276,7 @@ async fn a_withdrawal_is_cosigned_with_its_commitment_and_pays_on_chain() {
         &user,
     )
     .expect("propose");
-    let (status, _) = call(
-        &n.router,
-        post_as("/channel/propose", json!({ "proposal": proposal }), &token),
-    )
-    .await;
+    let (status, _) = submit(&n, &token, json!({ "proposal": proposal })).await;
     assert_eq!(status, StatusCode::OK);
 
     let recipient = Address::repeat_byte(0x7e);
@@ -317,17 +293,13 @@ async fn a_withdrawal_is_cosigned_with_its_commitment_and_pays_on_chain() {
     let digest = spoke_protocol::commitment_digest(&dom, &commitment);
 
     // Without the user's commitment signature, or with a wrong one, nothing is signed or stored.
-    let (status, body) = call(
-        &n.router,
-        post_as("/channel/propose", json!({ "proposal": proposal }), &token),
-    )
-    .await;
+    let (status, body) = submit(&n, &token, json!({ "proposal": proposal })).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     let wrong = user
         .sign_digest(&alloy::primitives::keccak256(digest))
         .expect("sign");
     let request = json!({ "proposal": proposal, "commitmentSignature": spoke_protocol::hex::encode_prefixed(wrong.as_bytes()) });
-    let (status, body) = call(&n.router, post_as("/channel/propose", request, &token)).await;
+    let (status, body) = submit(&n, &token, request).await;
     assert_eq!(
         (status, body["code"].as_str()),
         (StatusCode::BAD_REQUEST, Some("BAD_SIGNATURE")),
@@ -347,7 +319,7 @@ async fn a_withdrawal_is_cosigned_with_its_commitment_and_pays_on_chain() {
         "proposal": proposal,
         "commitmentSignature": spoke_protocol::hex::encode_prefixed(user_commitment.as_bytes()),
     });
-    let (status, body) = call(&n.router, post_as("/channel/propose", request, &token)).await;
+    let (status, body) = submit(&n, &token, request).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let signed = spoke_protocol::SignedCommitment {
         commitment,
