@@ -89,8 +89,17 @@ async fn open_with_deposit(n: &Node, index: usize, amount: U256) -> Opened {
     }
 }
 
+/// The nonce of the newest state the node stored for the channel.
+async fn latest_nonce(n: &Node, params: &ChannelParams) -> Option<u64> {
+    n.store
+        .latest(params.channel_id())
+        .await
+        .expect("latest")
+        .map(|u| u.nonce)
+}
+
 fn signature(value: &serde_json::Value) -> spoke_protocol::Signature {
-    signature_hex::deserialize(value.clone()).expect("a signature")
+    signature_hex::parse(value.as_str().expect("a string")).expect("a signature")
 }
 
 #[tokio::test]
@@ -120,12 +129,9 @@ async fn a_deposit_is_counted_only_as_far_as_the_chain_shows_and_the_contract_ta
         "{body}"
     );
     assert_eq!(
-        n.store
-            .latest(params.channel_id())
-            .await
-            .expect("latest")
-            .map(|u| u.nonce),
-        Some(0)
+        latest_nonce(&n, &params).await,
+        Some(0),
+        "nothing new is stored"
     );
 
     // Exactly the deposit: co-signed, and stored before the answer.
@@ -240,10 +246,7 @@ async fn proposals_need_a_channel_and_a_valid_signature() {
             &user,
         )
         .map(|(state, _)| {
-            let digest = spoke_protocol::state_digest(
-                &spoke_protocol::domain(params.chain_id, params.contract),
-                &state,
-            );
+            let digest = spoke_protocol::state_digest(&params.domain(), &state);
             stranger.sign_digest(&digest).expect("sign")
         })
         .expect("state"),
@@ -289,7 +292,7 @@ async fn a_withdrawal_is_cosigned_with_its_commitment_and_pays_on_chain() {
     };
     let (after, proposal) = propose(&counted, withdraw.clone(), &ctx, &user).expect("propose");
     let commitment = withdraw.commitment(&after).expect("a commitment");
-    let dom = spoke_protocol::domain(params.chain_id, params.contract);
+    let dom = params.domain();
     let digest = spoke_protocol::commitment_digest(&dom, &commitment);
 
     // Without the user's commitment signature, or with a wrong one, nothing is signed or stored.
@@ -306,12 +309,9 @@ async fn a_withdrawal_is_cosigned_with_its_commitment_and_pays_on_chain() {
         "{body}"
     );
     assert_eq!(
-        n.store
-            .latest(params.channel_id())
-            .await
-            .expect("latest")
-            .map(|u| u.nonce),
-        Some(1)
+        latest_nonce(&n, &params).await,
+        Some(1),
+        "nothing new is stored"
     );
 
     let user_commitment = user.sign_digest(&digest).expect("sign");

@@ -6,8 +6,8 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, Criterion};
 use sha2::{Digest, Sha256};
 use spoke_protocol::{
-    apply, domain, recover, state_digest, Address, ChannelParams, ChannelState, Context, Lock,
-    Side, Signer, Timing, Update, B256, U256,
+    apply, recover, state_digest, Address, ChannelParams, ChannelState, Context, Lock, Side,
+    Signer, Timing, Update, B256, U256,
 };
 
 const NOW: u64 = 1_700_000_000;
@@ -62,7 +62,7 @@ fn setup() -> (ChannelParams, Signer, ChannelState) {
 
 fn bench(c: &mut Criterion) {
     let (params, user, state) = setup();
-    let dom = domain(params.chain_id, params.contract);
+    let dom = params.domain();
     let digest = state_digest(&dom, &state);
     let signature = user.sign_digest(&digest).expect("sign");
 

@@ -1,12 +1,12 @@
 //! The pure state transition: `apply(state, update, ctx)` is the only judge of what may be signed.
 
-use alloy_primitives::{Address, B256, U256};
+use alloy_primitives::{Address, Signature, B256, U256};
 use sha2::{Digest, Sha256};
 
 use crate::{
     eip712,
     signing::verify,
-    state::{AssetState, ChannelState, Lock, Update},
+    state::{AssetState, ChannelState, ExchangeQuote, Lock, Update},
     types::{ChannelParams, Side},
     Error, Result, MAX_AMOUNT, MAX_ASSETS,
 };
@@ -56,31 +56,7 @@ pub fn apply(state: &ChannelState, update: &Update, ctx: &Context<'_>) -> Result
         Update::Exchange {
             quote,
             node_signature,
-        } => {
-            if quote.channel_id != expected {
-                return Err(Error::WrongChannel {
-                    expected,
-                    got: quote.channel_id,
-                });
-            }
-            if ctx.now >= quote.expiry {
-                return Err(Error::QuoteExpired {
-                    expiry: quote.expiry,
-                    now: ctx.now,
-                });
-            }
-            if quote.sell_asset == quote.buy_asset {
-                return Err(Error::QuoteSameAsset(quote.sell_asset));
-            }
-            let domain = eip712::domain(ctx.params.chain_id, ctx.params.contract);
-            let digest = eip712::quote_digest(&domain, quote);
-            verify(&digest, node_signature, Side::Node, ctx.params.node)?;
-            nonzero(quote.sell_amount, "the amount sold")?;
-            nonzero(quote.buy_amount, "the amount bought")?;
-            transfer(&mut next, quote.sell_asset, Side::User, quote.sell_amount)?;
-            transfer(&mut next, quote.buy_asset, Side::Node, quote.buy_amount)?;
-            vec![quote.sell_asset, quote.buy_asset]
-        }
+        } => exchange(&mut next, quote, node_signature, ctx)?,
     };
     for asset in touched {
         if let Some(entry) = next.asset(asset) {
@@ -274,6 +250,37 @@ fn cancel_lock(state: &mut ChannelState, id: B256, ctx: &Context<'_>) -> Result<
     }
     let sender = lock.sender;
     settle_lock(state, index, sender)
+}
+
+fn exchange(
+    state: &mut ChannelState,
+    quote: &ExchangeQuote,
+    node_signature: &Signature,
+    ctx: &Context<'_>,
+) -> Result<Vec<Address>> {
+    let expected = ctx.params.channel_id();
+    if quote.channel_id != expected {
+        return Err(Error::WrongChannel {
+            expected,
+            got: quote.channel_id,
+        });
+    }
+    if ctx.now >= quote.expiry {
+        return Err(Error::QuoteExpired {
+            expiry: quote.expiry,
+            now: ctx.now,
+        });
+    }
+    if quote.sell_asset == quote.buy_asset {
+        return Err(Error::QuoteSameAsset(quote.sell_asset));
+    }
+    let digest = eip712::quote_digest(&ctx.params.domain(), quote);
+    verify(&digest, node_signature, Side::Node, ctx.params.node)?;
+    nonzero(quote.sell_amount, "the amount sold")?;
+    nonzero(quote.buy_amount, "the amount bought")?;
+    transfer(state, quote.sell_asset, Side::User, quote.sell_amount)?;
+    transfer(state, quote.buy_asset, Side::Node, quote.buy_amount)?;
+    Ok(vec![quote.sell_asset, quote.buy_asset])
 }
 
 fn withdraw(

@@ -24,7 +24,9 @@ pub use preimage::{
     decrypt_preimage, encrypt_preimage, encryption_key, key_belongs_to, link_secrets, sha256,
     EncryptedPreimage, LinkSecrets, PreimageContext,
 };
-pub use proposal::{accept_proposal, check_signed_state, propose, validate_state, Proposal};
+pub use proposal::{
+    accept_proposal, check_signed_state, propose, validate_state, Accepted, Proposal,
+};
 pub use routing::{check_forward, reveal_deadline};
 pub use signing::{recover, signature_hex, signature_hex_option, verify, Signer};
 pub use state::{

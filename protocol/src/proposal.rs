@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     apply::{apply, check_entry, Context},
-    eip712::{commitment_digest, domain, state_digest},
+    eip712::{commitment_digest, state_digest},
     signing::{verify, Signer},
     state::{ChannelState, SignedCommitment, SignedState, Update},
     types::{ChannelParams, Side},
@@ -40,7 +40,7 @@ pub fn propose(
         });
     }
     let next = apply(state, &update, ctx)?;
-    let digest = state_digest(&domain(ctx.params.chain_id, ctx.params.contract), &next);
+    let digest = state_digest(&ctx.params.domain(), &next);
     let signature = signer.sign_digest(&digest)?;
     let nonce = next.nonce;
     Ok((
@@ -53,14 +53,22 @@ pub fn propose(
     ))
 }
 
+/// A proposal that passed [`accept_proposal`]: the state it produces and that state's digest, which the
+/// receiver countersigns once the state is durable (so the digest is computed once, not again for signing).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    pub state: ChannelState,
+    pub digest: B256,
+}
+
 /// Checks a counterparty's proposal against our latest state: the nonce must be exactly the next one, the update
-/// must pass [`apply`], and the proposer must have signed the very state that results. Returns that state, for
-/// the caller to persist and countersign.
+/// must pass [`apply`], and the proposer must have signed the very state that results. Returns that state and
+/// its digest, for the caller to persist and countersign.
 pub fn accept_proposal(
     state: &ChannelState,
     proposal: &Proposal,
     ctx: &Context<'_>,
-) -> Result<ChannelState> {
+) -> Result<Accepted> {
     if proposal.nonce <= state.nonce {
         return Err(Error::StaleNonce {
             current: state.nonce,
@@ -75,14 +83,17 @@ pub fn accept_proposal(
         });
     }
     let next = apply(state, &proposal.update, ctx)?;
-    let digest = state_digest(&domain(ctx.params.chain_id, ctx.params.contract), &next);
+    let digest = state_digest(&ctx.params.domain(), &next);
     verify(
         &digest,
         &proposal.signature,
         ctx.proposer,
         ctx.params.signer(ctx.proposer),
     )?;
-    Ok(next)
+    Ok(Accepted {
+        state: next,
+        digest,
+    })
 }
 
 /// Checks a whole state: its channel, the order, number and allowance of its assets, every amount's bound,
@@ -164,7 +175,7 @@ fn locked_sum(state: &ChannelState, asset: Address, side: Side) -> Result<U256> 
 /// slot.
 pub fn check_signed_state(signed: &SignedState, params: &ChannelParams) -> Result<B256> {
     validate_state(&signed.state, params)?;
-    let digest = state_digest(&domain(params.chain_id, params.contract), &signed.state);
+    let digest = state_digest(&params.domain(), &signed.state);
     verify(&digest, &signed.user_signature, Side::User, params.user)?;
     verify(&digest, &signed.node_signature, Side::Node, params.node)?;
     Ok(digest)
@@ -180,7 +191,7 @@ impl SignedCommitment {
                 got: self.commitment.channel_id,
             });
         }
-        let digest = commitment_digest(&domain(params.chain_id, params.contract), &self.commitment);
+        let digest = commitment_digest(&params.domain(), &self.commitment);
         verify(&digest, &self.user_signature, Side::User, params.user)?;
         verify(&digest, &self.node_signature, Side::Node, params.node)?;
         Ok(())

@@ -153,26 +153,22 @@ pub mod signature_hex {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Signature, D::Error> {
-        let text = String::deserialize(deserializer)?;
+        parse(&String::deserialize(deserializer)?).map_err(D::Error::custom)
+    }
+
+    /// Reads the wire form outside serde (a database column, a header); the error says what is wrong.
+    pub fn parse(text: &str) -> Result<Signature, String> {
         let digits = text
             .strip_prefix("0x")
-            .ok_or_else(|| D::Error::custom("a signature starts with 0x"))?;
-        let bytes = hex::decode(digits)
-            .map_err(|e| D::Error::custom(format!("a signature is hex: {e}")))?;
+            .ok_or("a signature starts with 0x")?;
+        let bytes = hex::decode(digits).map_err(|e| format!("a signature is hex: {e}"))?;
         if bytes.len() != 65 {
-            return Err(D::Error::custom(format!(
-                "a signature has 65 bytes, not {}",
-                bytes.len()
-            )));
+            return Err(format!("a signature has 65 bytes, not {}", bytes.len()));
         }
         let y_parity = match bytes[64] {
             27 => false,
             28 => true,
-            v => {
-                return Err(D::Error::custom(format!(
-                    "a signature's v is 27 or 28, not {v}"
-                )))
-            }
+            v => return Err(format!("a signature's v is 27 or 28, not {v}")),
         };
         Ok(Signature::new(
             U256::from_be_slice(&bytes[..32]),

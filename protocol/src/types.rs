@@ -117,6 +117,11 @@ impl ChannelParams {
         )
     }
 
+    /// The EIP-712 domain every message of this channel is signed under.
+    pub fn domain(&self) -> alloy_sol_types::Eip712Domain {
+        eip712::domain(self.chain_id, self.contract)
+    }
+
     /// The address that signs for `side`.
     pub fn signer(&self, side: Side) -> Address {
         match side {

@@ -686,9 +686,11 @@ fn proposals_are_accepted_at_exactly_the_next_nonce() {
         lock: lock(1, Side::User, 30),
     };
     let (mine, proposal) = propose(&s, update, &f.ctx(Side::User), &f.user).expect("propose");
+    let accepted = accept_proposal(&s, &proposal, &f.ctx(Side::User)).expect("accept");
+    assert_eq!(accepted.state, mine);
     assert_eq!(
-        accept_proposal(&s, &proposal, &f.ctx(Side::User)).expect("accept"),
-        mine
+        accepted.digest,
+        spoke_protocol::state_digest(&f.params.domain(), &mine)
     );
 }
 

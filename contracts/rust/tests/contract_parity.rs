@@ -72,7 +72,7 @@ async fn every_hash_matches_the_contract() {
         m.channelId(user, node, 7).call().await.expect("call"),
         channel_id(w.params.chain_id, w.params.contract, user, node, 7)
     );
-    let dom = domain(w.params.chain_id, w.params.contract);
+    let dom = w.params.domain();
     assert_eq!(
         m.domainSeparator().call().await.expect("call"),
         dom.separator()
@@ -432,7 +432,7 @@ impl XorShift {
 async fn random_states_hash_identically_on_both_sides() {
     let w = World::new().await;
     let m = &w.user.manager;
-    let dom = domain(w.params.chain_id, w.params.contract);
+    let dom = w.params.domain();
     let mut rng = XorShift(0x5eed_5b0c_u64);
     for round in 0..150 {
         let mut assets: Vec<Address> = (0..rng.next() % 9)

@@ -4,9 +4,8 @@
 use axum::{extract::State, http::StatusCode, Json};
 use serde::{Deserialize, Serialize};
 use spoke_protocol::{
-    accept_proposal, commitment_digest, domain, signature_hex, signature_hex_option, state_digest,
-    verify, ChannelParams, ChannelState, Context, Error as Protocol, Proposal, Side, Signature,
-    SignedState, Update,
+    accept_proposal, commitment_digest, signature_hex, signature_hex_option, verify, ChannelParams,
+    ChannelState, Context, Error as Protocol, Proposal, Side, Signature, SignedState, Update,
 };
 
 use super::{auth::User, error::ApiJson, now, ApiError, AppState};
@@ -107,40 +106,36 @@ pub async fn propose(
     })?;
     let params = state.params(user.0, record.epoch);
 
-    // A retry of what is already stored: answer with the stored signature, sign nothing new.
-    if let Some(stored) = state
-        .store
-        .update_at(record.channel_id, proposal.nonce)
-        .await?
-    {
-        if stored.update.as_ref() == Some(&proposal.update)
-            && stored.user_signature == Some(proposal.signature)
-        {
-            if let Some(signature) = stored.node_signature {
-                let commitment_signature = stored.commitment_signatures.map(|c| c.node);
-                return Ok(Json(ProposeResponse {
-                    nonce: stored.nonce,
-                    signature,
-                    commitment_signature,
-                }));
-            }
-        }
-    }
-
     let latest = state
         .store
         .latest(record.channel_id)
         .await?
         .ok_or_else(|| ApiError::not_found("NO_CHANNEL", "the channel has no state"))?;
+    // A proposal at a stored nonce may be a retry of what is stored: answer with the stored signature and sign
+    // nothing new. Only then is the older update read; the usual proposal, at the next nonce, costs one read.
+    if proposal.nonce <= latest.nonce {
+        let stored = if proposal.nonce == latest.nonce {
+            Some(latest.clone())
+        } else {
+            state
+                .store
+                .update_at(record.channel_id, proposal.nonce)
+                .await?
+        };
+        if let Some(answer) = stored.and_then(|stored| stored_answer(stored, &proposal)) {
+            return Ok(Json(answer));
+        }
+    }
     let ctx = Context {
         now: now(),
         proposer: Side::User,
         params: &params,
     };
-    let next = accept_proposal(&latest.state, &proposal, &ctx).map_err(refused)?;
+    let accepted = accept_proposal(&latest.state, &proposal, &ctx).map_err(refused)?;
+    let next = accepted.state;
     check_with_chain(&state, &latest.state, &proposal.update).await?;
 
-    let dom = domain(params.chain_id, params.contract);
+    let dom = params.domain();
     let commitment_signatures = match (
         proposal.update.commitment(&next),
         request.commitment_signature,
@@ -165,8 +160,10 @@ pub async fn propose(
         }
         (None, None) => None,
     };
-    let digest = state_digest(&dom, &next);
-    let signature = state.signer.sign_digest(&digest).map_err(refused)?;
+    let signature = state
+        .signer
+        .sign_digest(&accepted.digest)
+        .map_err(refused)?;
     let stored = StoredUpdate {
         channel_id: record.channel_id,
         nonce: next.nonce,
@@ -197,6 +194,20 @@ pub async fn propose(
         signature,
         commitment_signature,
     }))
+}
+
+/// The answer already given to `proposal`, if `stored` is that very proposal with the node's signature.
+fn stored_answer(stored: StoredUpdate, proposal: &Proposal) -> Option<ProposeResponse> {
+    if stored.update.as_ref() != Some(&proposal.update)
+        || stored.user_signature != Some(proposal.signature)
+    {
+        return None;
+    }
+    Some(ProposeResponse {
+        nonce: stored.nonce,
+        signature: stored.node_signature?,
+        commitment_signature: stored.commitment_signatures.map(|c| c.node),
+    })
 }
 
 /// What the validator cannot know: a deposit is counted only up to what the chain shows, confirmed. A user's

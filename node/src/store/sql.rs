@@ -89,10 +89,9 @@ fn sig_text(signature: &Signature) -> String {
 }
 
 fn sig_from_text(text: &str) -> Result<Signature> {
-    let value = serde_json::Value::String(text.to_string());
-    signature_hex::deserialize(value).map_err(|e| Error::Corrupt {
+    signature_hex::parse(text).map_err(|reason| Error::Corrupt {
         what: "a signature",
-        reason: e.to_string(),
+        reason,
     })
 }
 

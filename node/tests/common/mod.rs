@@ -25,8 +25,8 @@ use spoke_node::{
 use tower::ServiceExt;
 
 use spoke_protocol::{
-    apply, domain, hex, login_digest, state_digest, Address, ChannelParams, ChannelState, Context,
-    Side, Signature, Signer, Timing, Update, B256, U256,
+    apply, hex, login_digest, state_digest, Address, ChannelParams, ChannelState, Context, Side,
+    Signature, Signer, Timing, Update, B256, U256,
 };
 
 pub const NOW: u64 = 1_700_000_000;
@@ -137,7 +137,7 @@ impl Channel {
     }
 
     pub fn sign(&self, side: Side, state: &ChannelState) -> Signature {
-        let digest = state_digest(&domain(self.params.chain_id, self.params.contract), state);
+        let digest = state_digest(&self.params.domain(), state);
         match side {
             Side::User => self.user.sign_digest(&digest),
             Side::Node => self.node.sign_digest(&digest),

@@ -3,8 +3,8 @@
 
 use sha2::{Digest, Sha256};
 use spoke_protocol::{
-    apply, domain, state_digest, Address, ChannelParams, ChannelState, Context, Lock, Side,
-    SignedState, Signer, Timing, Update, B256, U256,
+    apply, state_digest, Address, ChannelParams, ChannelState, Context, Lock, Side, SignedState,
+    Signer, Timing, Update, B256, U256,
 };
 
 pub const NOW: u64 = 1_700_000_000;
@@ -80,7 +80,7 @@ impl Fixture {
     }
 
     pub fn sign_state(&self, state: &ChannelState) -> SignedState {
-        let digest = state_digest(&domain(self.params.chain_id, self.params.contract), state);
+        let digest = state_digest(&self.params.domain(), state);
         SignedState {
             state: state.clone(),
             user_signature: self.user.sign_digest(&digest).expect("sign"),

@@ -15,8 +15,8 @@ use spoke_contracts::{
     deploy, http_provider, sol_state, Deployment,
 };
 use spoke_protocol::{
-    apply, commitment_digest, domain, state_digest, ChannelParams, ChannelState, Context, Side,
-    Signature, SignedState, Signer, Timing, Update, WithdrawCommitment,
+    apply, commitment_digest, state_digest, ChannelParams, ChannelState, Context, Side, Signature,
+    SignedState, Signer, Timing, Update, WithdrawCommitment,
 };
 
 /// Sends `$call`, waits for its receipt and asserts it did not revert.
@@ -202,7 +202,7 @@ impl World {
     }
 
     pub fn sign(&self, state: &ChannelState) -> SignedState {
-        let digest = state_digest(&domain(self.params.chain_id, self.params.contract), state);
+        let digest = state_digest(&self.params.domain(), state);
         SignedState {
             state: state.clone(),
             user_signature: self.user.signer.sign_digest(&digest).expect("sign"),
@@ -211,7 +211,7 @@ impl World {
     }
 
     pub fn sign_commitment(&self, c: &WithdrawCommitment) -> (Bytes, Bytes) {
-        let digest = commitment_digest(&domain(self.params.chain_id, self.params.contract), c);
+        let digest = commitment_digest(&self.params.domain(), c);
         (
             sig_bytes(&self.user.signer.sign_digest(&digest).expect("sign")),
             sig_bytes(&self.node.signer.sign_digest(&digest).expect("sign")),
