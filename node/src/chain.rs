@@ -19,6 +19,10 @@ pub trait Chain: Send + Sync {
     /// `side`'s cumulative deposit of `asset` into the channel, as of the confirmed block.
     async fn confirmed_deposit(&self, channel_id: B256, asset: Address, side: Side)
         -> Result<U256>;
+
+    /// When the preimage of `hashlock` was first revealed in the contract's registry (block time), or 0. Read at
+    /// the chain's head: a reveal counts for the node as soon as it is seen.
+    async fn revealed_at(&self, hashlock: B256) -> Result<u64>;
 }
 
 /// The chain over JSON-RPC.
@@ -75,5 +79,15 @@ impl Chain for RpcChain {
             Side::User => ledger.depositUser,
             Side::Node => ledger.depositNode,
         }))
+    }
+
+    async fn revealed_at(&self, hashlock: B256) -> Result<u64> {
+        let at = self
+            .manager
+            .revealedAt(hashlock)
+            .call()
+            .await
+            .map_err(|e| Error::Chain(e.to_string()))?;
+        Ok(u64::try_from(at).unwrap_or(u64::MAX))
     }
 }

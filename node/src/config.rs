@@ -60,9 +60,39 @@ pub struct Config {
     /// Blocks a deposit must be buried under before it is counted.
     #[arg(long, env = "SPOKE_CONFIRMATIONS", default_value_t = 3)]
     pub confirmations: u64,
+    /// The smallest payment the node routes, in base units.
+    #[arg(long, env = "SPOKE_MIN_LOCK", default_value_t = spoke_protocol::U256::from(1u64))]
+    pub min_lock: spoke_protocol::U256,
     /// Most locks active at once in one channel.
     #[arg(long, env = "SPOKE_MAX_LOCKS", default_value_t = 64)]
     pub max_locks: usize,
+    /// Collateral bounds for one asset, `ASSET=FLOOR:CEILING` in base units (repeatable); other assets use
+    /// `--collateral-floor` and `--collateral-ceiling`.
+    #[arg(long = "collateral", env = "SPOKE_COLLATERAL", value_delimiter = ',')]
+    pub collateral: Vec<String>,
+    /// The least the node keeps in a channel it collateralizes (default 10 Dai).
+    #[arg(
+        long,
+        env = "SPOKE_COLLATERAL_FLOOR",
+        default_value = "10000000000000000000"
+    )]
+    pub collateral_floor: spoke_protocol::U256,
+    /// The most the node puts into one channel (default 170 Dai).
+    #[arg(
+        long,
+        env = "SPOKE_COLLATERAL_CEILING",
+        default_value = "170000000000000000000"
+    )]
+    pub collateral_ceiling: spoke_protocol::U256,
+    /// Seconds a payment short of collateral waits for it before failing with INSUFFICIENT_COLLATERAL.
+    #[arg(long, env = "SPOKE_COLLATERAL_WAIT", default_value_t = 30)]
+    pub collateral_wait: u64,
+    /// Most collateral deposits in flight at once, across all channels.
+    #[arg(long, env = "SPOKE_COLLATERAL_MAX_IN_FLIGHT", default_value_t = 32)]
+    pub collateral_max_in_flight: usize,
+    /// A folder of static files (the card) to serve at `/`, behind the API's routes.
+    #[arg(long, env = "SPOKE_WWW_DIR")]
+    pub www_dir: Option<PathBuf>,
 }
 
 impl Config {
@@ -73,13 +103,58 @@ impl Config {
             .unwrap_or_else(|| self.listen.to_string())
     }
 
+    /// The collateral policy from the flags.
+    pub fn collateral_policy(&self) -> Result<crate::api::collateral::CollateralPolicy> {
+        use crate::api::collateral::{Bounds, CollateralPolicy};
+        let bounds = |floor: spoke_protocol::U256, ceiling: spoke_protocol::U256, what: &str| {
+            if floor > ceiling {
+                return Err(Error::Config(format!(
+                    "collateral for {what}: the floor {floor} is above the ceiling {ceiling}"
+                )));
+            }
+            Ok(Bounds { floor, ceiling })
+        };
+        let mut assets = std::collections::HashMap::new();
+        for entry in &self.collateral {
+            let bad = || {
+                Error::Config(format!(
+                    "--collateral {entry:?}: expected ASSET=FLOOR:CEILING"
+                ))
+            };
+            let (asset, range) = entry.split_once('=').ok_or_else(bad)?;
+            let (floor, ceiling) = range.split_once(':').ok_or_else(bad)?;
+            let asset: Address = asset.trim().parse().map_err(|_| bad())?;
+            let floor = floor.trim().parse().map_err(|_| bad())?;
+            let ceiling = ceiling.trim().parse().map_err(|_| bad())?;
+            assets.insert(asset, bounds(floor, ceiling, entry)?);
+        }
+        Ok(CollateralPolicy {
+            assets,
+            default: bounds(
+                self.collateral_floor,
+                self.collateral_ceiling,
+                "every asset",
+            )?,
+            wait: std::time::Duration::from_secs(self.collateral_wait),
+            max_in_flight: self.collateral_max_in_flight,
+            confirmations: self.confirmations,
+        })
+    }
+
     /// Lock timing: the protocol's defaults.
     pub fn timing(&self) -> Timing {
         Timing::default()
     }
 
-    /// The node's signing key, from the key file or `SPOKE_NODE_KEY`. Errors never contain the key.
+    /// The node's signing key, from [`Config::node_secret`].
     pub fn node_signer(&self) -> Result<Signer> {
+        let secret = self.node_secret()?;
+        Signer::from_bytes(&secret)
+            .map_err(|_| Error::Config("the node key is not a valid secp256k1 key".into()))
+    }
+
+    /// The node's 32-byte secret key, from the key file or `SPOKE_NODE_KEY`. Errors never contain the key.
+    pub fn node_secret(&self) -> Result<B256> {
         let text = match &self.node_key_file {
             Some(path) => std::fs::read_to_string(path).map_err(|e| {
                 Error::Config(format!(
@@ -91,11 +166,8 @@ impl Config {
                 Error::Config("no node key: set --node-key-file or SPOKE_NODE_KEY".into())
             })?,
         };
-        let secret: B256 = text
-            .trim()
+        text.trim()
             .parse()
-            .map_err(|_| Error::Config("the node key is not 32 bytes of hex".into()))?;
-        Signer::from_bytes(&secret)
-            .map_err(|_| Error::Config("the node key is not a valid secp256k1 key".into()))
+            .map_err(|_| Error::Config("the node key is not 32 bytes of hex".into()))
     }
 }

@@ -44,4 +44,18 @@ pub enum Error {
     Config(String),
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),
+    #[error("the node refused its own update: {0}")]
+    Protocol(#[from] spoke_protocol::Error),
+    #[error("{what}: the chain refused the transaction: {reason}")]
+    TxRefused { what: &'static str, reason: String },
+    #[error("{what}: transaction {hash} reverted")]
+    TxReverted { what: &'static str, hash: B256 },
+    #[error("{what}: transaction {hash} not confirmed after {waited:?}{last_error}")]
+    TxTimeout {
+        what: &'static str,
+        hash: B256,
+        waited: std::time::Duration,
+        /// The last failed chain read while waiting, as `" (last error: …)"`, or empty.
+        last_error: String,
+    },
 }

@@ -3,8 +3,11 @@
 pub mod api;
 pub mod chain;
 pub mod config;
+pub mod dev;
 mod error;
+pub mod hub;
 pub mod server;
 pub mod store;
+pub mod tx;
 
 pub use error::{Error, Result};

@@ -1,15 +1,21 @@
 //! Wiring: from a [`Config`] to a running API. `main.rs` parses flags and calls [`run`]; `spoke-node dev` builds
 //! its own configuration and calls the same code.
 
-use std::{future::Future, sync::Arc};
+use std::{future::Future, path::Path, sync::Arc};
 
 use alloy::providers::Provider;
+use axum::{
+    http::{header, HeaderValue},
+    Router,
+};
+use tower_http::{services::ServeDir, set_header::SetResponseHeader};
 
 use crate::{
     api::{app, AppState},
     chain::RpcChain,
     config::Config,
     store::SqlStore,
+    tx::TxSender,
     Error, Result,
 };
 
@@ -23,7 +29,7 @@ pub async fn build_state(config: &Config) -> Result<AppState> {
         .map_err(|e| Error::Config(format!("cannot reach the chain at {}: {e}", config.rpc_url)))?
         .erased();
     let chain = RpcChain::new(provider, config.channel_manager, config.confirmations);
-    Ok(AppState {
+    let state = AppState {
         store: Arc::new(store),
         chain: Arc::new(chain),
         domain: config.login_domain(),
@@ -37,7 +43,19 @@ pub async fn build_state(config: &Config) -> Result<AppState> {
         session_seconds: config.session_seconds,
         login_seconds: config.login_seconds,
         cors_origins: config.cors_origins.clone(),
-    })
+        hub: Default::default(),
+        min_lock: config.min_lock,
+        tx: Arc::new(TxSender::new(
+            &config.rpc_url,
+            config.node_secret()?,
+            config.chain_id,
+            config.channel_manager,
+        )?),
+        collateral: Arc::new(config.collateral_policy()?),
+    };
+    // Collateral deposits cut off by the last stop are waited for, or judged by the chain.
+    crate::api::collateral::resume(&state).await?;
+    Ok(state)
 }
 
 /// Serves the API on `config.listen` until `shutdown` completes.
@@ -47,9 +65,43 @@ pub async fn run(
 ) -> Result<()> {
     let state = build_state(&config).await?;
     let node = state.node;
+    let mut router = app(state)?;
+    if let Some(www) = &config.www_dir {
+        if !www.is_dir() {
+            return Err(Error::Config(format!(
+                "--www-dir {} is not a directory",
+                www.display()
+            )));
+        }
+        router = with_static_files(router, www);
+    }
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     tracing::info!(address = %listener.local_addr()?, node = %node, "spoke-node listening");
-    axum::serve(listener, app(state)?)
+    serve_with(router, listener, shutdown).await
+}
+
+/// The policy of the static pages: scripts and WebAssembly from the node's own origin only, no plugins, no
+/// `<base>` rewriting, no framing (the card holds keys, so no other page may embed or script it).
+pub const STATIC_CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+
+/// `router` with the files under `www` served for every path no route of `router` takes (`/` is
+/// `index.html`), each with [`STATIC_CSP`].
+pub fn with_static_files(router: Router, www: &Path) -> Router {
+    let files = ServeDir::new(www).append_index_html_on_directories(true);
+    router.fallback_service(SetResponseHeader::overriding(
+        files,
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(STATIC_CSP),
+    ))
+}
+
+/// Serves `router` on `listener` until `shutdown` completes; requests in flight are finished first.
+pub async fn serve_with(
+    router: Router,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await?;
     Ok(())

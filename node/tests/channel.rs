@@ -76,9 +76,9 @@ async fn open_with_deposit(n: &Node, index: usize, amount: U256) -> Opened {
     let (status, body) = call(&n.router, post_as("/channel/setup", json!({}), &token)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let params: ChannelParams = serde_json::from_value(body["params"].clone()).expect("params");
-    assert_eq!(
-        body["nonce"], 0,
-        "a fresh channel starts at its opening state"
+    assert!(
+        body["latest"].is_null(),
+        "a fresh channel has only its opening state: {body}"
     );
     Opened {
         user,
@@ -179,7 +179,7 @@ async fn a_deposit_is_counted_only_as_far_as_the_chain_shows_and_the_contract_ta
         "{body}"
     );
 
-    // Updates the node does not route yet are refused with a clear code.
+    // A lock is a payment and goes through /pay, which knows its recipient.
     let lock = spoke_protocol::Lock {
         id: spoke_protocol::B256::repeat_byte(1),
         asset: Address::ZERO,
@@ -192,7 +192,7 @@ async fn a_deposit_is_counted_only_as_far_as_the_chain_shows_and_the_contract_ta
     let (status, body) = submit(&n, &token, json!({ "proposal": proposal })).await;
     assert_eq!(
         (status, body["code"].as_str()),
-        (StatusCode::UNPROCESSABLE_ENTITY, Some("UNSUPPORTED_UPDATE"))
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("USE_PAY"))
     );
 
     // The contract takes the state the node co-signed.

@@ -11,6 +11,7 @@ mod routing;
 mod signing;
 mod state;
 mod types;
+pub mod wire;
 
 pub use apply::{apply, validate, Context};
 pub use eip712::{
@@ -28,14 +29,16 @@ pub use proposal::{
     accept_proposal, check_signed_state, propose, validate_state, Accepted, Proposal,
 };
 pub use routing::{check_forward, reveal_deadline};
-pub use signing::{recover, signature_hex, signature_hex_option, verify, Signer};
+pub use signing::{
+    recover, recover_public_key, signature_hex, signature_hex_option, verify, Signer,
+};
 pub use state::{
     AssetState, ChannelState, ExchangeQuote, Lock, SignedCommitment, SignedState, Update,
     WithdrawCommitment,
 };
 pub use types::{ChannelParams, Side, Timing};
 
-pub use alloy_primitives::{hex, Address, Signature, B256, U256};
+pub use alloy_primitives::{hex, keccak256, Address, Signature, B256, U256};
 
 /// The largest amount any field of a state may hold: the contract stores cumulative amounts as `uint128`, so
 /// the validator never lets an honest party sign a state the chain could not take.

@@ -50,6 +50,22 @@ impl Signer {
 
 /// The address that signed `digest`. Refuses high-s signatures, as the contract does.
 pub fn recover(digest: &B256, signature: &Signature) -> Result<Address> {
+    Ok(Address::from_public_key(&recover_verifying_key(
+        digest, signature,
+    )?))
+}
+
+/// The public key (33 bytes, compressed SEC1) that signed `digest`: how a node learns the key a payer encrypts a
+/// preimage to, from the payee's own login signature.
+pub fn recover_public_key(digest: &B256, signature: &Signature) -> Result<[u8; 33]> {
+    let key = recover_verifying_key(digest, signature)?;
+    key.to_encoded_point(true)
+        .as_bytes()
+        .try_into()
+        .map_err(|_| Error::InvalidKey("not a compressed point"))
+}
+
+fn recover_verifying_key(digest: &B256, signature: &Signature) -> Result<VerifyingKey> {
     if signature.normalize_s().is_some() {
         return Err(Error::MalformedSignature(
             "s is in the upper half of the curve order",
@@ -61,9 +77,8 @@ pub fn recover(digest: &B256, signature: &Signature) -> Result<Address> {
     )
     .map_err(|_| Error::MalformedSignature("r or s is zero or not below the curve order"))?;
     let recid = RecoveryId::new(signature.v(), false);
-    let key = VerifyingKey::recover_from_prehash(digest.as_slice(), &sig, recid)
-        .map_err(|_| Error::MalformedSignature("no public key recovers from this signature"))?;
-    Ok(Address::from_public_key(&key))
+    VerifyingKey::recover_from_prehash(digest.as_slice(), &sig, recid)
+        .map_err(|_| Error::MalformedSignature("no public key recovers from this signature"))
 }
 
 /// Checks that `expected`, signing for `side`, signed `digest`.
@@ -96,6 +111,18 @@ mod tests {
         assert!(sig.normalize_s().is_none(), "k256 must produce low-s");
         assert_eq!(recover(&digest, &sig).expect("recover"), s.address());
         assert!(matches!(sig.as_bytes()[64], 27 | 28), "v is 27 or 28");
+    }
+
+    #[test]
+    fn the_recovered_public_key_is_the_signers_encryption_key() {
+        let secret = B256::repeat_byte(5);
+        let digest = keccak256(b"login");
+        let sig = Signer::from_bytes(&secret)
+            .expect("key")
+            .sign_digest(&digest)
+            .expect("sign");
+        let key = recover_public_key(&digest, &sig).expect("recover");
+        assert_eq!(key, crate::encryption_key(&secret).expect("key"));
     }
 
     #[test]

@@ -1,24 +1,14 @@
 //! Login with Sign-In with Ethereum, and the bearer sessions it yields (docs/PROTOCOL.md, "Login").
 
 use axum::{extract::FromRequestParts, http::request::Parts, Json};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use spoke_protocol::{hex, signature_hex, verify_login, Address, Login, Signature, B256};
+use spoke_protocol::{
+    hex, login_digest, recover_public_key, verify_login,
+    wire::{ChallengeRequest, ChallengeResponse, LoginRequest, LoginResponse},
+    Address, Login, B256,
+};
 
 use super::{error::ApiJson, now, random_bytes, ApiError, AppState};
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ChallengeRequest {
-    address: Address,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ChallengeResponse {
-    message: String,
-    expires_at: u64,
-}
 
 /// `POST /auth/challenge`: a login message for `address` to sign, with a fresh single-use nonce.
 pub async fn challenge(
@@ -48,22 +38,6 @@ pub async fn challenge(
     }))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct LoginRequest {
-    message: String,
-    #[serde(with = "signature_hex")]
-    signature: Signature,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LoginResponse {
-    token: String,
-    address: Address,
-    expires_at: u64,
-}
-
 fn token_hash(token: &str) -> B256 {
     B256::from_slice(&Sha256::digest(token.as_bytes()))
 }
@@ -87,6 +61,10 @@ pub async fn login(
             "the login nonce is unknown, expired or already used",
         ));
     }
+    // The key that signed the login is the key payers encrypt this user's preimages to.
+    let public_key = recover_public_key(&login_digest(&request.message), &request.signature)
+        .map_err(|e| ApiError::unauthorized(e.to_string()))?;
+    state.store.set_user_key(login.address, &public_key).await?;
     let token = hex::encode(random_bytes::<32>()?);
     let expires_at = now + state.session_seconds;
     state
@@ -104,6 +82,27 @@ pub async fn login(
 #[derive(Debug, Clone, Copy)]
 pub struct User(pub Address);
 
+/// The token of an `Authorization: Bearer` header.
+pub fn bearer(headers: &axum::http::HeaderMap) -> Result<&str, ApiError> {
+    let header = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| ApiError::unauthorized("log in first: no Authorization header"))?;
+    header
+        .strip_prefix("Bearer ")
+        .ok_or_else(|| ApiError::unauthorized("the Authorization header is not a Bearer token"))
+}
+
+/// The user of a live session token.
+pub async fn user_of_token(state: &AppState, token: &str) -> Result<Address, ApiError> {
+    match state.store.session_user(token_hash(token), now()).await? {
+        Some(address) => Ok(address),
+        None => Err(ApiError::unauthorized(
+            "the session is unknown or expired: log in again",
+        )),
+    }
+}
+
 impl FromRequestParts<AppState> for User {
     type Rejection = ApiError;
 
@@ -111,19 +110,7 @@ impl FromRequestParts<AppState> for User {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| ApiError::unauthorized("log in first: no Authorization header"))?;
-        let token = header.strip_prefix("Bearer ").ok_or_else(|| {
-            ApiError::unauthorized("the Authorization header is not a Bearer token")
-        })?;
-        match state.store.session_user(token_hash(token), now()).await? {
-            Some(address) => Ok(User(address)),
-            None => Err(ApiError::unauthorized(
-                "the session is unknown or expired: log in again",
-            )),
-        }
+        let token = bearer(&parts.headers)?;
+        user_of_token(state, token).await.map(User)
     }
 }

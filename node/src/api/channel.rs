@@ -2,29 +2,23 @@
 //! chain), persist the state with both signatures, and only then answer with the node's signature.
 
 use axum::{extract::State, http::StatusCode, Json};
-use serde::{Deserialize, Serialize};
 use spoke_protocol::{
-    accept_proposal, commitment_digest, signature_hex, signature_hex_option, verify, ChannelParams,
-    ChannelState, Context, Error as Protocol, Proposal, Side, Signature, SignedState, Update,
+    accept_proposal, commitment_digest, verify,
+    wire::{ChannelResponse, ProposeRequest, ProposeResponse},
+    Address, ChannelState, Context, Error as Protocol, Proposal, Side, Signature, SignedState,
+    Update, B256,
 };
 
-use super::{auth::User, error::ApiJson, now, ApiError, AppState};
-use crate::store::{ChannelRecord, CommitmentSignatures, StoredUpdate, Written};
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SetupResponse {
-    params: ChannelParams,
-    /// The newest state both sides signed; absent while only the opening state exists.
-    latest: Option<SignedState>,
-    nonce: u64,
-}
+use super::{auth::User, error::ApiJson, now, route, ApiError, AppState};
+use crate::store::{
+    ChannelRecord, CommitmentSignatures, Payment, PaymentStatus, StoredUpdate, Write,
+};
 
 /// `POST /channel/setup`: opens (or finds) the user's channel of the pair's current on-chain epoch.
 pub async fn setup(
     State(state): State<AppState>,
     user: User,
-) -> Result<Json<SetupResponse>, ApiError> {
+) -> Result<Json<ChannelResponse>, ApiError> {
     let epoch = state.chain.current_epoch(user.0, state.node).await?;
     let params = state.params(user.0, epoch);
     let record = ChannelRecord {
@@ -37,16 +31,9 @@ pub async fn setup(
         .open_channel(&record, &ChannelState::initial(record.channel_id))
         .await?;
     let latest = state.store.latest_double_signed(record.channel_id).await?;
-    let nonce = state
-        .store
-        .latest(record.channel_id)
-        .await?
-        .map(|u| u.nonce)
-        .unwrap_or(0);
-    Ok(Json(SetupResponse {
+    Ok(Json(ChannelResponse {
         params,
         latest: latest.and_then(signed),
-        nonce,
     }))
 }
 
@@ -58,27 +45,7 @@ fn signed(u: StoredUpdate) -> Option<SignedState> {
     })
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ProposeRequest {
-    proposal: Proposal,
-    /// For a withdrawal: the user's signature on its commitment.
-    #[serde(default, with = "signature_hex_option")]
-    commitment_signature: Option<Signature>,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ProposeResponse {
-    nonce: u64,
-    #[serde(with = "signature_hex")]
-    signature: Signature,
-    /// For a withdrawal: the node's signature on its commitment, released together with the state that deducts it.
-    #[serde(with = "signature_hex_option", skip_serializing_if = "Option::is_none")]
-    commitment_signature: Option<Signature>,
-}
-
-fn refused(e: Protocol) -> ApiError {
+pub(super) fn refused(e: Protocol) -> ApiError {
     match e {
         Protocol::StaleNonce { .. } | Protocol::NonceGap { .. } => {
             ApiError::new(StatusCode::CONFLICT, "STALE_NONCE", e.to_string())
@@ -97,14 +64,107 @@ pub async fn propose(
     user: User,
     ApiJson(request): ApiJson<ProposeRequest>,
 ) -> Result<Json<ProposeResponse>, ApiError> {
-    let proposal = request.proposal;
+    if matches!(request.proposal.update, Update::CreateLock { .. }) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "USE_PAY",
+            "a lock is a payment: send it to POST /pay with its recipient",
+        ));
+    }
+    let done = accept_user_proposal(
+        &state,
+        user.0,
+        request.proposal,
+        request.commitment_signature,
+        None,
+    )
+    .await?;
+    Ok(Json(done.finish(&state).await))
+}
+
+/// `POST /payments/resolve`: the payee's `resolveLock` of the node's lock, with the preimage. The same pipeline as
+/// `/channel/propose`, refusing any other kind.
+pub async fn resolve(
+    state: State<AppState>,
+    user: User,
+    ApiJson(request): ApiJson<ProposeRequest>,
+) -> Result<Json<ProposeResponse>, ApiError> {
+    if !matches!(request.proposal.update, Update::ResolveLock { .. }) {
+        return Err(ApiError::bad_request("this endpoint takes a resolveLock"));
+    }
+    propose(state, user, ApiJson(request)).await
+}
+
+/// `POST /payments/cancel`: a `cancelLock` — the payee turning a payment down, or the payer taking back its own
+/// expired lock.
+pub async fn cancel(
+    state: State<AppState>,
+    user: User,
+    ApiJson(request): ApiJson<ProposeRequest>,
+) -> Result<Json<ProposeResponse>, ApiError> {
+    if !matches!(request.proposal.update, Update::CancelLock { .. }) {
+        return Err(ApiError::bad_request("this endpoint takes a cancelLock"));
+    }
+    propose(state, user, ApiJson(request)).await
+}
+
+/// `GET /channel/restore`: what a client that lost its store needs to resume.
+pub async fn restore(
+    State(state): State<AppState>,
+    user: User,
+) -> Result<Json<ChannelResponse>, ApiError> {
     let record = state.store.channel_of_user(user.0).await?.ok_or_else(|| {
+        ApiError::not_found(
+            "NO_CHANNEL",
+            format!("{} has no channel with this node", user.0),
+        )
+    })?;
+    let latest = state.store.latest_double_signed(record.channel_id).await?;
+    Ok(Json(ChannelResponse {
+        params: state.params(user.0, record.epoch),
+        latest: latest.and_then(signed),
+    }))
+}
+
+/// A user proposal the node accepted and countersigned, and what it set in motion.
+#[derive(Debug)]
+pub(super) struct AcceptedUpdate {
+    pub response: ProposeResponse,
+    /// Channels where the node may now have something to propose.
+    drive: Vec<B256>,
+    /// A payment whose status changed.
+    payment: Option<Payment>,
+}
+
+impl AcceptedUpdate {
+    /// Sets in motion what the update made ready (outside every channel mutex) and returns the answer.
+    pub async fn finish(self, state: &AppState) -> ProposeResponse {
+        if let Some(p) = &self.payment {
+            route::notify(state, p);
+        }
+        route::drive(state, self.drive).await;
+        self.response
+    }
+}
+
+/// The pipeline every user update goes through, under the channel's mutex: the validator, the checks only the
+/// node can make (chain, payments), persist with both signatures (and any payment change, in the same
+/// transaction), then answer.
+pub(super) async fn accept_user_proposal(
+    state: &AppState,
+    user: Address,
+    proposal: Proposal,
+    commitment_signature: Option<Signature>,
+    new_payment: Option<Payment>,
+) -> Result<AcceptedUpdate, ApiError> {
+    let record = state.store.channel_of_user(user).await?.ok_or_else(|| {
         ApiError::not_found(
             "NO_CHANNEL",
             "set the channel up first: POST /channel/setup",
         )
     })?;
-    let params = state.params(user.0, record.epoch);
+    let params = state.params(user, record.epoch);
+    let _guard = state.hub.lock(record.channel_id).await;
 
     let latest = state
         .store
@@ -122,24 +182,44 @@ pub async fn propose(
                 .update_at(record.channel_id, proposal.nonce)
                 .await?
         };
-        if let Some(answer) = stored.and_then(|stored| stored_answer(stored, &proposal)) {
-            return Ok(Json(answer));
+        if let Some(response) = stored.and_then(|stored| stored_answer(stored, &proposal)) {
+            return Ok(AcceptedUpdate {
+                response,
+                drive: Vec::new(),
+                payment: None,
+            });
         }
     }
+    if latest.awaits_user() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "PENDING_PROPOSAL",
+            format!(
+                "the node's proposal at nonce {} waits for your countersignature: GET /channel/pending",
+                latest.nonce
+            ),
+        ));
+    }
+    let now = now();
     let ctx = Context {
-        now: now(),
+        now,
         proposer: Side::User,
         params: &params,
     };
     let accepted = accept_proposal(&latest.state, &proposal, &ctx).map_err(refused)?;
     let next = accepted.state;
-    check_with_chain(&state, &latest.state, &proposal.update).await?;
+    let effects = check_user_update(
+        state,
+        &record,
+        &latest.state,
+        &proposal.update,
+        new_payment,
+        now,
+    )
+    .await?;
 
     let dom = params.domain();
-    let commitment_signatures = match (
-        proposal.update.commitment(&next),
-        request.commitment_signature,
-    ) {
+    let commitment_signatures = match (proposal.update.commitment(&next), commitment_signature) {
         (Some(commitment), Some(user)) => {
             let digest = commitment_digest(&dom, &commitment);
             verify(&digest, &user, Side::User, params.user).map_err(refused)?;
@@ -173,8 +253,12 @@ pub async fn propose(
         node_signature: Some(signature),
         commitment_signatures,
     };
-    match state.store.append(&stored).await {
-        Ok(Written::Stored | Written::AlreadyStored) => {}
+    let mut writes = vec![Write::Append(&stored)];
+    if let Some(p) = &effects.payment {
+        writes.push(Write::Payment(p));
+    }
+    match state.store.write(&writes).await {
+        Ok(_) => {}
         Err(
             crate::Error::Equivocation { .. }
             | crate::Error::Conflict(_)
@@ -189,11 +273,16 @@ pub async fn propose(
         Err(e) => return Err(e.into()),
     }
     let commitment_signature = stored.commitment_signatures.map(|c| c.node);
-    Ok(Json(ProposeResponse {
-        nonce: stored.nonce,
-        signature,
-        commitment_signature,
-    }))
+    Ok(AcceptedUpdate {
+        response: ProposeResponse {
+            nonce: stored.nonce,
+            signature,
+            commitment_signature,
+            payment_id: effects.payment.as_ref().map(|p| p.id),
+        },
+        drive: effects.drive,
+        payment: effects.payment,
+    })
 }
 
 /// The answer already given to `proposal`, if `stored` is that very proposal with the node's signature.
@@ -203,27 +292,51 @@ fn stored_answer(stored: StoredUpdate, proposal: &Proposal) -> Option<ProposeRes
     {
         return None;
     }
+    let payment_id = match &proposal.update {
+        Update::CreateLock { lock } => Some(Payment::id_for(stored.channel_id, lock.id)),
+        _ => None,
+    };
     Some(ProposeResponse {
         nonce: stored.nonce,
         signature: stored.node_signature?,
         commitment_signature: stored.commitment_signatures.map(|c| c.node),
+        payment_id,
     })
 }
 
-/// What the validator cannot know: a deposit is counted only up to what the chain shows, confirmed. A user's
-/// withdrawal needs nothing more (the validator checked the balance). Updates that need the node's routing
-/// (locks, exchange) are refused until that lands.
-async fn check_with_chain(
+#[derive(Debug, Default)]
+struct Effects {
+    payment: Option<Payment>,
+    drive: Vec<B256>,
+}
+
+fn conflict(code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::CONFLICT, code, message)
+}
+
+/// What the validator cannot know: a deposit is counted only up to what the chain shows, confirmed; a lock is a
+/// payment the node routes; a resolve or a cancel moves the payment behind the lock.
+async fn check_user_update(
     state: &AppState,
+    record: &ChannelRecord,
     current: &ChannelState,
     update: &Update,
-) -> Result<(), ApiError> {
+    new_payment: Option<Payment>,
+    now: u64,
+) -> Result<Effects, ApiError> {
     match update {
         Update::CountDeposit {
             asset,
             side,
             amount,
         } => {
+            if *side != Side::User {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "INVALID_UPDATE",
+                    "the node counts its own deposits",
+                ));
+            }
             let counted = current
                 .asset(*asset)
                 .map(|a| a.counted(*side))
@@ -243,10 +356,107 @@ async fn check_with_chain(
                     ),
                 ));
             }
-            Ok(())
+            Ok(Effects::default())
         }
-        Update::Withdraw { .. } => Ok(()),
-        _ => Err(ApiError::new(
+        Update::Withdraw { .. } => Ok(Effects::default()),
+        Update::CreateLock { lock } => {
+            let payment = new_payment.ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "USE_PAY",
+                    "a lock is a payment: send it to POST /pay",
+                )
+            })?;
+            if payment.payer_lock_id != lock.id
+                || payment.amount != lock.amount
+                || payment.asset != lock.asset
+                || payment.hashlock != lock.hashlock
+                || payment.payer_expiry != lock.expiry
+            {
+                return Err(ApiError::bad_request(
+                    "the payment does not describe the lock it carries",
+                ));
+            }
+            let drive = payment.payee_channel.into_iter().collect();
+            Ok(Effects {
+                payment: Some(payment),
+                drive,
+            })
+        }
+        Update::ResolveLock { id, preimage } => {
+            let Some(lock) = current.lock(*id) else {
+                return Ok(Effects::default());
+            };
+            if lock.sender == Side::User {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "INVALID_UPDATE",
+                    "the node resolves the locks paid to it",
+                ));
+            }
+            let mut payment = state.store.payment(*id).await?;
+            if let Some(p) = payment.as_mut() {
+                p.preimage = Some(*preimage);
+                if matches!(
+                    p.status,
+                    PaymentStatus::Forwarded | PaymentStatus::Refunding
+                ) {
+                    // Refunding: the payer's cancel has not been signed yet; the preimage wins.
+                    p.status = PaymentStatus::Resolved;
+                }
+                p.updated_at = now;
+            }
+            let drive = payment.iter().map(|p| p.payer_channel).collect();
+            Ok(Effects { payment, drive })
+        }
+        Update::CancelLock { id } => {
+            let Some(lock) = current.lock(*id) else {
+                return Ok(Effects::default());
+            };
+            if lock.sender == Side::Node {
+                // The payee turns the payment down: the payer gets its lock back.
+                let mut payment = state.store.payment(*id).await?;
+                if let Some(p) = payment.as_mut() {
+                    if p.status == PaymentStatus::Forwarded {
+                        p.status = PaymentStatus::Refunding;
+                        p.updated_at = now;
+                    }
+                }
+                let drive = payment.iter().map(|p| p.payer_channel).collect();
+                return Ok(Effects { payment, drive });
+            }
+            // The payer takes back its own expired lock (the validator checked the expiry) — unless the node
+            // already knows the preimage, from the payee or from the registry.
+            let mut payment = state
+                .store
+                .payment(Payment::id_for(record.channel_id, *id))
+                .await?;
+            if payment
+                .as_ref()
+                .is_some_and(|p| p.preimage.is_some() || p.status == PaymentStatus::Completed)
+            {
+                return Err(conflict(
+                    "PREIMAGE_KNOWN",
+                    "the payee was paid: this lock resolves to the node, it cannot be cancelled",
+                ));
+            }
+            let revealed = state.chain.revealed_at(lock.hashlock).await?;
+            if revealed != 0 && revealed < lock.expiry {
+                return Err(conflict(
+                    "PREIMAGE_KNOWN",
+                    "the preimage was revealed on chain before the lock expired",
+                ));
+            }
+            if let Some(p) = payment.as_mut() {
+                p.status = PaymentStatus::Failed;
+                p.updated_at = now;
+            }
+            Ok(Effects {
+                payment,
+                drive: Vec::new(),
+            })
+        }
+        Update::Exchange { .. } => Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "UNSUPPORTED_UPDATE",
             "this node does not take this kind of update from a user yet",

@@ -2,7 +2,11 @@
 
 mod auth;
 mod channel;
+pub mod collateral;
 mod error;
+mod payments;
+mod route;
+mod ws;
 
 use std::{
     sync::Arc,
@@ -16,12 +20,12 @@ use axum::{
     Json, Router,
 };
 use serde::Serialize;
-use spoke_protocol::{Address, ChannelParams, Signer, Timing};
+use spoke_protocol::{Address, ChannelParams, Signer, Timing, U256};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use error::ApiError;
 
-use crate::{chain::Chain, store::Store, Result};
+use crate::{chain::Chain, hub::Hub, store::Store, tx::TxSender, Result};
 
 /// Requests are small JSON; anything larger is refused before it is read.
 const BODY_LIMIT: usize = 64 * 1024;
@@ -43,6 +47,13 @@ pub struct AppState {
     pub session_seconds: u64,
     pub login_seconds: u64,
     pub cors_origins: Vec<String>,
+    /// Channel mutexes and live connections.
+    pub hub: Arc<Hub>,
+    /// The smallest lock the node routes, in base units of any asset.
+    pub min_lock: U256,
+    /// The node's one transaction sender.
+    pub tx: Arc<TxSender>,
+    pub collateral: Arc<collateral::CollateralPolicy>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -102,6 +113,18 @@ pub fn app(state: AppState) -> Result<Router> {
         .route("/channel", get(channel))
         .route("/channel/setup", post(channel::setup))
         .route("/channel/propose", post(channel::propose))
+        .route("/channel/pending", get(payments::pending))
+        .route("/channel/countersign", post(payments::countersign))
+        .route("/channel/restore", get(channel::restore))
+        .route("/pay", post(payments::pay))
+        .route("/payments/resolve", post(channel::resolve))
+        .route("/payments/cancel", post(channel::cancel))
+        .route("/payments", get(payments::history))
+        .route("/payments/{id}", get(payments::payment))
+        .route("/users/{address}/key", get(payments::user_key))
+        .route("/ws", get(ws::connect))
+        .route("/collateral/request", post(collateral::request))
+        .route("/collateral/needs", get(collateral::needs))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state);
     Ok(match cors {
@@ -144,21 +167,9 @@ async fn health(State(state): State<AppState>) -> Result<Json<Health>, ApiError>
     Ok(Json(Health { status: "ok" }))
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ConfigResponse {
-    chain_id: u64,
-    channel_manager: Address,
-    node: Address,
-    tokens: Vec<Address>,
-    timing: Timing,
-    max_locks: usize,
-    login_domain: String,
-}
-
 /// `GET /config`: what a client needs to check every state it signs against the right chain and contract.
-async fn config(State(state): State<AppState>) -> Json<ConfigResponse> {
-    Json(ConfigResponse {
+async fn config(State(state): State<AppState>) -> Json<spoke_protocol::wire::NodeConfig> {
+    Json(spoke_protocol::wire::NodeConfig {
         chain_id: state.chain_id,
         channel_manager: state.channel_manager,
         node: state.node,

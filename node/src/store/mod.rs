@@ -9,9 +9,18 @@ mod sql;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use spoke_protocol::{Address, ChannelState, Side, Signature, Update, B256};
+use spoke_protocol::{
+    Address, ChannelState, EncryptedPreimage, Side, Signature, Update, B256, U256,
+};
 
 pub use sql::SqlStore;
+
+fn first(mut written: Vec<Written>) -> Result<Written> {
+    written.pop().ok_or(crate::Error::Corrupt {
+        what: "a write",
+        reason: "the store answered nothing".into(),
+    })
+}
 
 use crate::Result;
 
@@ -50,6 +59,11 @@ impl StoredUpdate {
         self.user_signature.is_some() && self.node_signature.is_some()
     }
 
+    /// Whether this is a node proposal the user has not countersigned (the opening state waits for no one).
+    pub fn awaits_user(&self) -> bool {
+        self.nonce > 0 && self.user_signature.is_none()
+    }
+
     /// The signature of `side`, if stored.
     pub fn signature(&self, side: Side) -> Option<&Signature> {
         match side {
@@ -66,6 +80,121 @@ pub enum Written {
     Stored,
     /// The same content was already stored; nothing changed.
     AlreadyStored,
+}
+
+pub use spoke_protocol::wire::PaymentStatus;
+
+/// A payment routed through the node: two locks under one hashlock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Payment {
+    /// `keccak256(payer channel id ‖ payer lock id)`; also the id of the node's lock to the payee.
+    pub id: B256,
+    pub payer: Address,
+    /// `None` for a link payment until it is redeemed.
+    pub payee: Option<Address>,
+    /// For a link payment: the address of the link key that may redeem it.
+    pub link_address: Option<Address>,
+    pub asset: Address,
+    pub amount: U256,
+    pub hashlock: B256,
+    pub payer_channel: B256,
+    pub payer_lock_id: B256,
+    pub payer_expiry: u64,
+    pub payee_channel: Option<B256>,
+    pub payee_expiry: u64,
+    pub encrypted_preimage: Option<EncryptedPreimage>,
+    #[serde(skip)]
+    pub preimage: Option<B256>,
+    /// The node revealed the preimage in the contract's secret registry.
+    pub revealed: bool,
+    pub status: PaymentStatus,
+    pub created_at: u64,
+    pub updated_at: u64,
+}
+
+impl Payment {
+    /// What the payer and the payee are told of the payment.
+    pub fn record(&self) -> spoke_protocol::wire::PaymentRecord {
+        spoke_protocol::wire::PaymentRecord {
+            id: self.id,
+            payer: self.payer,
+            payee: self.payee,
+            asset: self.asset,
+            amount: self.amount,
+            hashlock: self.hashlock,
+            status: self.status,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+
+    /// The id of the payment whose payer lock is `lock_id` in `payer_channel`.
+    pub fn id_for(payer_channel: B256, lock_id: B256) -> B256 {
+        let mut bytes = [0u8; 64];
+        bytes[..32].copy_from_slice(payer_channel.as_slice());
+        bytes[32..].copy_from_slice(lock_id.as_slice());
+        spoke_protocol::keccak256(bytes)
+    }
+}
+
+/// The node's collateral deposit into one channel and asset, while it is in flight.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CollateralDeposit {
+    pub channel_id: B256,
+    pub asset: Address,
+    pub amount: U256,
+    pub tx_hash: Option<B256>,
+    pub status: CollateralStatus,
+    pub created_at: u64,
+}
+
+/// Where a collateral deposit stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CollateralStatus {
+    /// Recorded; the transaction is being sent.
+    Sending,
+    /// The chain's RPC accepted the transaction.
+    Sent,
+    /// Confirmed deep enough: the node may count it in the channel.
+    Confirmed,
+}
+
+impl CollateralStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CollateralStatus::Sending => "sending",
+            CollateralStatus::Sent => "sent",
+            CollateralStatus::Confirmed => "confirmed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<CollateralStatus> {
+        Some(match text {
+            "sending" => CollateralStatus::Sending,
+            "sent" => CollateralStatus::Sent,
+            "confirmed" => CollateralStatus::Confirmed,
+            _ => return None,
+        })
+    }
+}
+
+/// One write of a [`Store::write`] batch.
+#[derive(Debug, Clone, Copy)]
+pub enum Write<'a> {
+    /// [`Store::append`].
+    Append(&'a StoredUpdate),
+    /// [`Store::add_signature`].
+    Signature {
+        channel_id: B256,
+        nonce: u64,
+        side: Side,
+        signature: &'a Signature,
+    },
+    /// Inserts the payment or replaces the stored row with this one.
+    Payment(&'a Payment),
+    /// Ends a collateral deposit: it is counted in the channel (or it failed).
+    CollateralDone { channel_id: B256, asset: Address },
 }
 
 /// The node's storage. Every method is one transaction: it completes durably or changes nothing.
@@ -85,8 +214,14 @@ pub trait Store: Send + Sync {
     /// The user's channel of the highest epoch.
     async fn channel_of_user(&self, user: Address) -> Result<Option<ChannelRecord>>;
 
+    /// Performs `writes` in order in one transaction: all of them, durably, or none. One result per write; a
+    /// payment write always answers [`Written::Stored`]. Batching many writes shares one commit (one fsync).
+    async fn write(&self, writes: &[Write<'_>]) -> Result<Vec<Written>>;
+
     /// Stores the next update of a channel, at exactly the stored nonce + 1.
-    async fn append(&self, update: &StoredUpdate) -> Result<Written>;
+    async fn append(&self, update: &StoredUpdate) -> Result<Written> {
+        first(self.write(&[Write::Append(update)]).await?)
+    }
 
     /// Adds `side`'s signature to the state stored at `nonce`.
     async fn add_signature(
@@ -95,7 +230,63 @@ pub trait Store: Send + Sync {
         nonce: u64,
         side: Side,
         signature: &Signature,
-    ) -> Result<Written>;
+    ) -> Result<Written> {
+        first(
+            self.write(&[Write::Signature {
+                channel_id,
+                nonce,
+                side,
+                signature,
+            }])
+            .await?,
+        )
+    }
+
+    /// Removes the latest update of a channel if it still lacks the user's signature: the node withdraws a
+    /// proposal the user never countersigned, once that state can no longer hurt the node.
+    async fn discard_unsigned(&self, channel_id: B256, nonce: u64) -> Result<bool>;
+
+    /// The payment with this id.
+    async fn payment(&self, id: B256) -> Result<Option<Payment>>;
+
+    /// Payments that wait for the node to act in `channel_id`: to lock to the payee, or to resolve or cancel the
+    /// payer's lock. Oldest first, at most `limit`.
+    async fn payments_to_drive(&self, channel_id: B256, limit: u32) -> Result<Vec<Payment>>;
+
+    /// Payments with `status`, least recently changed first, at most `limit`.
+    async fn payments_with_status(&self, status: PaymentStatus, limit: u32)
+        -> Result<Vec<Payment>>;
+
+    /// Payments `user` sent or received, newest first, at most `limit`.
+    async fn payments_of(&self, user: Address, limit: u32) -> Result<Vec<Payment>>;
+
+    /// The newest payments through the node, at most `limit`.
+    async fn recent_payments(&self, limit: u32) -> Result<Vec<Payment>>;
+
+    /// Every channel the node has set up (the newest epoch of each user), at most `limit`, from `offset`.
+    async fn channels(&self, offset: u32, limit: u32) -> Result<Vec<ChannelRecord>>;
+
+    /// Records a new collateral deposit in flight; false, changing nothing, if one is already in flight for the
+    /// same channel and asset.
+    async fn begin_collateral(&self, deposit: &CollateralDeposit) -> Result<bool>;
+
+    /// Moves a collateral deposit on: its transaction hash once sent, its status.
+    async fn update_collateral(
+        &self,
+        channel_id: B256,
+        asset: Address,
+        tx_hash: Option<B256>,
+        status: CollateralStatus,
+    ) -> Result<()>;
+
+    /// Collateral deposits in flight: for one channel, or all of them.
+    async fn collateral(&self, channel_id: Option<B256>) -> Result<Vec<CollateralDeposit>>;
+
+    /// Records the public key `user` signs with (33 bytes, compressed). The same key again changes nothing.
+    async fn set_user_key(&self, user: Address, key: &[u8; 33]) -> Result<()>;
+
+    /// The public key `user` signs with, if the node has seen one.
+    async fn user_key(&self, user: Address) -> Result<Option<[u8; 33]>>;
 
     /// The update stored at `nonce`.
     async fn update_at(&self, channel_id: B256, nonce: u64) -> Result<Option<StoredUpdate>>;

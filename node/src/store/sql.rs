@@ -9,7 +9,10 @@ use sqlx::{
     AnyPool, Executor, Row,
 };
 
-use super::{ChannelRecord, CommitmentSignatures, Store, StoredUpdate, Written};
+use super::{
+    ChannelRecord, CollateralDeposit, CollateralStatus, CommitmentSignatures, Payment,
+    PaymentStatus, Store, StoredUpdate, Write, Written,
+};
 use crate::{Error, Result};
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -166,6 +169,243 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
+type Conn = sqlx::AnyConnection;
+
+async fn fetch_update(
+    conn: &mut Conn,
+    channel_id: B256,
+    nonce: u64,
+) -> Result<Option<StoredUpdate>> {
+    let sql = concat!(
+        "SELECT ",
+        update_columns!(),
+        " FROM channel_updates WHERE channel_id = $1 AND nonce = $2"
+    );
+    let row = sqlx::query(sql)
+        .bind(key(&channel_id))
+        .bind(db_int(nonce)?)
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.as_ref().map(update_from_row).transpose()
+}
+
+async fn latest_nonce(conn: &mut Conn, channel_id: B256) -> Result<Option<u64>> {
+    let latest: Option<i64> =
+        sqlx::query("SELECT MAX(nonce) AS latest FROM channel_updates WHERE channel_id = $1")
+            .bind(key(&channel_id))
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get("latest")?;
+    latest.map(|n| from_db_int(n, "a nonce")).transpose()
+}
+
+/// Whether `stored` holds the same update and state as `update`.
+fn same_content(stored: &StoredUpdate, update: &StoredUpdate) -> bool {
+    stored.update == update.update && stored.state == update.state
+}
+
+async fn append(conn: &mut Conn, update: &StoredUpdate) -> Result<Written> {
+    let channel_id = update.channel_id;
+    if update.state.channel_id != channel_id
+        || update.state.nonce != update.nonce
+        || update.update.is_none()
+    {
+        return Err(Error::Corrupt {
+            what: "an update to store",
+            reason: "its state must be of its channel, at its nonce, and carry the update".into(),
+        });
+    }
+    let latest = latest_nonce(conn, channel_id)
+        .await?
+        .ok_or(Error::UnknownChannel(channel_id))?;
+    if update.nonce <= latest {
+        let stored =
+            fetch_update(conn, channel_id, update.nonce)
+                .await?
+                .ok_or(Error::UnknownNonce {
+                    channel_id,
+                    nonce: update.nonce,
+                })?;
+        return if same_content(&stored, update) {
+            Ok(Written::AlreadyStored)
+        } else {
+            Err(Error::Equivocation {
+                channel_id,
+                nonce: update.nonce,
+            })
+        };
+    }
+    if update.nonce != latest + 1 {
+        return Err(Error::NonceGap {
+            channel_id,
+            latest,
+            got: update.nonce,
+        });
+    }
+    let sql = concat!(
+        "INSERT INTO channel_updates (",
+        update_columns!(),
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+    );
+    let inserted = sqlx::query(sql)
+        .bind(key(&channel_id))
+        .bind(db_int(update.nonce)?)
+        .bind(
+            update
+                .update
+                .as_ref()
+                .map(|u| to_json(u, "an update"))
+                .transpose()?,
+        )
+        .bind(to_json(&update.state, "a state")?)
+        .bind(update.user_signature.as_ref().map(sig_text))
+        .bind(update.node_signature.as_ref().map(sig_text))
+        .bind(
+            update
+                .commitment_signatures
+                .as_ref()
+                .map(|c| sig_text(&c.user)),
+        )
+        .bind(
+            update
+                .commitment_signatures
+                .as_ref()
+                .map(|c| sig_text(&c.node)),
+        )
+        .execute(&mut *conn)
+        .await;
+    match inserted {
+        Err(e) if is_unique_violation(&e) => Err(Error::Conflict(channel_id)),
+        Err(e) => Err(e.into()),
+        Ok(_) => Ok(Written::Stored),
+    }
+}
+
+async fn add_signature(
+    conn: &mut Conn,
+    channel_id: B256,
+    nonce: u64,
+    side: Side,
+    signature: &Signature,
+) -> Result<Written> {
+    // Only fills an empty slot, so a concurrent writer of a different signature cannot be overwritten.
+    let sql = match side {
+        Side::User => {
+            "UPDATE channel_updates SET user_signature = $1 \
+             WHERE channel_id = $2 AND nonce = $3 AND user_signature IS NULL"
+        }
+        Side::Node => {
+            "UPDATE channel_updates SET node_signature = $1 \
+             WHERE channel_id = $2 AND nonce = $3 AND node_signature IS NULL"
+        }
+    };
+    let done = sqlx::query(sql)
+        .bind(sig_text(signature))
+        .bind(key(&channel_id))
+        .bind(db_int(nonce)?)
+        .execute(&mut *conn)
+        .await?;
+    if done.rows_affected() == 1 {
+        return Ok(Written::Stored);
+    }
+    let stored = fetch_update(conn, channel_id, nonce)
+        .await?
+        .ok_or(Error::UnknownNonce { channel_id, nonce })?;
+    match stored.signature(side) {
+        Some(existing) if existing == signature => Ok(Written::AlreadyStored),
+        _ => Err(Error::SignatureConflict {
+            channel_id,
+            nonce,
+            side,
+        }),
+    }
+}
+
+/// The columns of `payments`, in the order [`payment_from_row`] reads them by name.
+macro_rules! payment_columns {
+    () => {
+        "id, payer, payee, link_address, asset, amount, hashlock, payer_channel, payer_lock_id, payer_expiry, \
+         payee_channel, payee_expiry, encrypted_preimage, preimage, revealed, status, created_at, updated_at"
+    };
+}
+
+async fn upsert_payment(conn: &mut Conn, p: &Payment) -> Result<()> {
+    let sql = concat!(
+        "INSERT INTO payments (",
+        payment_columns!(),
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
+         ON CONFLICT (id) DO UPDATE SET payee = excluded.payee, payee_channel = excluded.payee_channel, \
+         encrypted_preimage = excluded.encrypted_preimage, preimage = excluded.preimage, \
+         revealed = excluded.revealed, status = excluded.status, updated_at = excluded.updated_at"
+    );
+    sqlx::query(sql)
+        .bind(key(&p.id))
+        .bind(key(&p.payer))
+        .bind(p.payee.as_ref().map(key))
+        .bind(p.link_address.as_ref().map(key))
+        .bind(key(&p.asset))
+        .bind(key(&p.amount))
+        .bind(key(&p.hashlock))
+        .bind(key(&p.payer_channel))
+        .bind(key(&p.payer_lock_id))
+        .bind(db_int(p.payer_expiry)?)
+        .bind(p.payee_channel.as_ref().map(key))
+        .bind(db_int(p.payee_expiry)?)
+        .bind(
+            p.encrypted_preimage
+                .as_ref()
+                .map(|e| to_json(e, "an encrypted preimage"))
+                .transpose()?,
+        )
+        .bind(p.preimage.as_ref().map(key))
+        .bind(i64::from(p.revealed))
+        .bind(p.status.as_str())
+        .bind(db_int(p.created_at)?)
+        .bind(db_int(p.updated_at)?)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+fn payment_from_row(row: &AnyRow) -> Result<Payment> {
+    let text = |column: &str| -> Result<String> { Ok(row.try_get::<String, _>(column)?) };
+    let optional = |column: &str| -> Result<Option<String>> { Ok(row.try_get(column)?) };
+    let status = text("status")?;
+    Ok(Payment {
+        id: parse(&text("id")?, "a payment id")?,
+        payer: parse(&text("payer")?, "an address")?,
+        payee: optional("payee")?
+            .map(|t| parse(&t, "an address"))
+            .transpose()?,
+        link_address: optional("link_address")?
+            .map(|t| parse(&t, "an address"))
+            .transpose()?,
+        asset: parse(&text("asset")?, "an asset")?,
+        amount: parse(&text("amount")?, "an amount")?,
+        hashlock: parse(&text("hashlock")?, "a hashlock")?,
+        payer_channel: parse(&text("payer_channel")?, "a channel id")?,
+        payer_lock_id: parse(&text("payer_lock_id")?, "a lock id")?,
+        payer_expiry: from_db_int(row.try_get("payer_expiry")?, "an expiry")?,
+        payee_channel: optional("payee_channel")?
+            .map(|t| parse(&t, "a channel id"))
+            .transpose()?,
+        payee_expiry: from_db_int(row.try_get("payee_expiry")?, "an expiry")?,
+        encrypted_preimage: optional("encrypted_preimage")?
+            .map(|t| from_json(&t, "an encrypted preimage"))
+            .transpose()?,
+        preimage: optional("preimage")?
+            .map(|t| parse(&t, "a preimage"))
+            .transpose()?,
+        revealed: row.try_get::<i64, _>("revealed")? != 0,
+        status: PaymentStatus::parse(&status).ok_or_else(|| Error::Corrupt {
+            what: "a payment status",
+            reason: format!("unknown status {status:?}"),
+        })?,
+        created_at: from_db_int(row.try_get("created_at")?, "a time")?,
+        updated_at: from_db_int(row.try_get("updated_at")?, "a time")?,
+    })
+}
+
 impl SqlStore {
     /// A transaction that will write. SQLite takes its write lock at `BEGIN IMMEDIATE`, so two writers queue on
     /// the busy timeout instead of failing when a read lock cannot be upgraded; PostgreSQL's row-level
@@ -179,22 +419,8 @@ impl SqlStore {
     }
 
     async fn fetch_update(&self, channel_id: B256, nonce: u64) -> Result<Option<StoredUpdate>> {
-        let sql = concat!(
-            "SELECT ",
-            update_columns!(),
-            " FROM channel_updates WHERE channel_id = $1 AND nonce = $2"
-        );
-        let row = sqlx::query(sql)
-            .bind(key(&channel_id))
-            .bind(db_int(nonce)?)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(update_from_row).transpose()
-    }
-
-    /// Whether `stored` holds the same update and state as `update`.
-    fn same_content(stored: &StoredUpdate, update: &StoredUpdate) -> bool {
-        stored.update == update.update && stored.state == update.state
+        let mut conn = self.pool.acquire().await?;
+        fetch_update(&mut conn, channel_id, nonce).await
     }
 }
 
@@ -267,133 +493,245 @@ impl Store for SqlStore {
         row.as_ref().map(channel_from_row).transpose()
     }
 
-    async fn append(&self, update: &StoredUpdate) -> Result<Written> {
-        let channel_id = update.channel_id;
-        if update.state.channel_id != channel_id
-            || update.state.nonce != update.nonce
-            || update.update.is_none()
-        {
-            return Err(Error::Corrupt {
-                what: "an update to store",
-                reason: "its state must be of its channel, at its nonce, and carry the update"
-                    .into(),
-            });
-        }
+    async fn write(&self, writes: &[Write<'_>]) -> Result<Vec<Written>> {
         let mut tx = self.begin_write().await?;
-        let latest: Option<i64> =
-            sqlx::query("SELECT MAX(nonce) AS latest FROM channel_updates WHERE channel_id = $1")
-                .bind(key(&channel_id))
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get("latest")?;
-        let latest = match latest {
-            Some(n) => from_db_int(n, "a nonce")?,
-            None => return Err(Error::UnknownChannel(channel_id)),
-        };
-        if update.nonce <= latest {
-            drop(tx);
-            let stored =
-                self.fetch_update(channel_id, update.nonce)
-                    .await?
-                    .ok_or(Error::UnknownNonce {
-                        channel_id,
-                        nonce: update.nonce,
-                    })?;
-            return if Self::same_content(&stored, update) {
-                Ok(Written::AlreadyStored)
-            } else {
-                Err(Error::Equivocation {
+        let mut written = Vec::with_capacity(writes.len());
+        for write in writes {
+            written.push(match write {
+                Write::Append(update) => append(&mut tx, update).await?,
+                Write::Signature {
                     channel_id,
-                    nonce: update.nonce,
-                })
-            };
-        }
-        if update.nonce != latest + 1 {
-            return Err(Error::NonceGap {
-                channel_id,
-                latest,
-                got: update.nonce,
+                    nonce,
+                    side,
+                    signature,
+                } => add_signature(&mut tx, *channel_id, *nonce, *side, signature).await?,
+                Write::Payment(payment) => {
+                    upsert_payment(&mut tx, payment).await?;
+                    Written::Stored
+                }
+                Write::CollateralDone { channel_id, asset } => {
+                    sqlx::query("DELETE FROM collateral WHERE channel_id = $1 AND asset = $2")
+                        .bind(key(channel_id))
+                        .bind(key(asset))
+                        .execute(&mut *tx)
+                        .await?;
+                    Written::Stored
+                }
             });
         }
-        let sql = concat!(
-            "INSERT INTO channel_updates (",
-            update_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-        );
-        let inserted = sqlx::query(sql)
-            .bind(key(&channel_id))
-            .bind(db_int(update.nonce)?)
-            .bind(
-                update
-                    .update
-                    .as_ref()
-                    .map(|u| to_json(u, "an update"))
-                    .transpose()?,
-            )
-            .bind(to_json(&update.state, "a state")?)
-            .bind(update.user_signature.as_ref().map(sig_text))
-            .bind(update.node_signature.as_ref().map(sig_text))
-            .bind(
-                update
-                    .commitment_signatures
-                    .as_ref()
-                    .map(|c| sig_text(&c.user)),
-            )
-            .bind(
-                update
-                    .commitment_signatures
-                    .as_ref()
-                    .map(|c| sig_text(&c.node)),
-            )
-            .execute(&mut *tx)
-            .await;
-        match inserted {
-            Err(e) if is_unique_violation(&e) => return Err(Error::Conflict(channel_id)),
-            other => other?,
-        };
         tx.commit().await?;
-        Ok(Written::Stored)
+        Ok(written)
     }
 
-    async fn add_signature(
+    async fn discard_unsigned(&self, channel_id: B256, nonce: u64) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let latest = latest_nonce(&mut tx, channel_id).await?;
+        if latest != Some(nonce) || nonce == 0 {
+            return Ok(false);
+        }
+        let done = sqlx::query(
+            "DELETE FROM channel_updates WHERE channel_id = $1 AND nonce = $2 AND user_signature IS NULL",
+        )
+        .bind(key(&channel_id))
+        .bind(db_int(nonce)?)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn payment(&self, id: B256) -> Result<Option<Payment>> {
+        let sql = concat!(
+            "SELECT ",
+            payment_columns!(),
+            " FROM payments WHERE id = $1"
+        );
+        let row = sqlx::query(sql)
+            .bind(key(&id))
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(payment_from_row).transpose()
+    }
+
+    async fn payments_to_drive(&self, channel_id: B256, limit: u32) -> Result<Vec<Payment>> {
+        let sql = concat!(
+            "SELECT ",
+            payment_columns!(),
+            " FROM payments WHERE (payer_channel = $1 AND status IN ('resolved', 'refunding')) \
+             OR (payee_channel = $1 AND status = 'accepted') ORDER BY created_at, id LIMIT $2"
+        );
+        let rows = sqlx::query(sql)
+            .bind(key(&channel_id))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(payment_from_row).collect()
+    }
+
+    async fn payments_with_status(
+        &self,
+        status: PaymentStatus,
+        limit: u32,
+    ) -> Result<Vec<Payment>> {
+        let sql = concat!(
+            "SELECT ",
+            payment_columns!(),
+            " FROM payments WHERE status = $1 ORDER BY updated_at, id LIMIT $2"
+        );
+        let rows = sqlx::query(sql)
+            .bind(status.as_str())
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(payment_from_row).collect()
+    }
+
+    async fn payments_of(&self, user: Address, limit: u32) -> Result<Vec<Payment>> {
+        let sql = concat!(
+            "SELECT ",
+            payment_columns!(),
+            " FROM payments WHERE payer = $1 OR payee = $1 ORDER BY created_at DESC, id LIMIT $2"
+        );
+        let rows = sqlx::query(sql)
+            .bind(key(&user))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(payment_from_row).collect()
+    }
+
+    async fn recent_payments(&self, limit: u32) -> Result<Vec<Payment>> {
+        let sql = concat!(
+            "SELECT ",
+            payment_columns!(),
+            " FROM payments ORDER BY created_at DESC, id LIMIT $1"
+        );
+        let rows = sqlx::query(sql)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(payment_from_row).collect()
+    }
+
+    async fn channels(&self, offset: u32, limit: u32) -> Result<Vec<ChannelRecord>> {
+        let rows = sqlx::query(
+            "SELECT channel_id, user_address, epoch FROM channels c WHERE epoch = \
+             (SELECT MAX(epoch) FROM channels d WHERE d.user_address = c.user_address) \
+             ORDER BY user_address LIMIT $1 OFFSET $2",
+        )
+        .bind(i64::from(limit))
+        .bind(i64::from(offset))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(channel_from_row).collect()
+    }
+
+    async fn begin_collateral(&self, d: &CollateralDeposit) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO collateral (channel_id, asset, amount, tx_hash, status, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (channel_id, asset) DO NOTHING",
+        )
+        .bind(key(&d.channel_id))
+        .bind(key(&d.asset))
+        .bind(key(&d.amount))
+        .bind(d.tx_hash.as_ref().map(key))
+        .bind(d.status.as_str())
+        .bind(db_int(d.created_at)?)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn update_collateral(
         &self,
         channel_id: B256,
-        nonce: u64,
-        side: Side,
-        signature: &Signature,
-    ) -> Result<Written> {
-        // Only fills an empty slot, so a concurrent writer of a different signature cannot be overwritten.
-        let sql = match side {
-            Side::User => {
-                "UPDATE channel_updates SET user_signature = $1 \
-                 WHERE channel_id = $2 AND nonce = $3 AND user_signature IS NULL"
+        asset: Address,
+        tx_hash: Option<B256>,
+        status: CollateralStatus,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE collateral SET tx_hash = COALESCE($1, tx_hash), status = $2 \
+             WHERE channel_id = $3 AND asset = $4",
+        )
+        .bind(tx_hash.as_ref().map(key))
+        .bind(status.as_str())
+        .bind(key(&channel_id))
+        .bind(key(&asset))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn collateral(&self, channel_id: Option<B256>) -> Result<Vec<CollateralDeposit>> {
+        let rows = sqlx::query(
+            "SELECT channel_id, asset, amount, tx_hash, status, created_at FROM collateral \
+             WHERE $1 IS NULL OR channel_id = $1 ORDER BY created_at",
+        )
+        .bind(channel_id.as_ref().map(key))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let status: String = row.try_get("status")?;
+                let tx_hash: Option<String> = row.try_get("tx_hash")?;
+                Ok(CollateralDeposit {
+                    channel_id: parse(&row.try_get::<String, _>("channel_id")?, "a channel id")?,
+                    asset: parse(&row.try_get::<String, _>("asset")?, "an asset")?,
+                    amount: parse(&row.try_get::<String, _>("amount")?, "an amount")?,
+                    tx_hash: tx_hash
+                        .map(|t| parse(&t, "a transaction hash"))
+                        .transpose()?,
+                    status: CollateralStatus::parse(&status).ok_or_else(|| Error::Corrupt {
+                        what: "a collateral status",
+                        reason: format!("unknown status {status:?}"),
+                    })?,
+                    created_at: from_db_int(row.try_get("created_at")?, "a time")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn set_user_key(&self, user: Address, public_key: &[u8; 33]) -> Result<()> {
+        let text = spoke_protocol::hex::encode_prefixed(public_key);
+        let done = sqlx::query(
+            "INSERT INTO user_keys (user_address, public_key) VALUES ($1, $2) ON CONFLICT (user_address) DO NOTHING",
+        )
+        .bind(key(&user))
+        .bind(&text)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            // A key recovers to exactly one address, so a second, different key for the same address is corruption.
+            match self.user_key(user).await? {
+                Some(stored) if stored == *public_key => {}
+                _ => {
+                    return Err(Error::Corrupt {
+                        what: "a user key",
+                        reason: format!("a different key is stored for {user}"),
+                    })
+                }
             }
-            Side::Node => {
-                "UPDATE channel_updates SET node_signature = $1 \
-                 WHERE channel_id = $2 AND nonce = $3 AND node_signature IS NULL"
-            }
-        };
-        let done = sqlx::query(sql)
-            .bind(sig_text(signature))
-            .bind(key(&channel_id))
-            .bind(db_int(nonce)?)
-            .execute(&self.pool)
+        }
+        Ok(())
+    }
+
+    async fn user_key(&self, user: Address) -> Result<Option<[u8; 33]>> {
+        let row = sqlx::query("SELECT public_key FROM user_keys WHERE user_address = $1")
+            .bind(key(&user))
+            .fetch_optional(&self.pool)
             .await?;
-        if done.rows_affected() == 1 {
-            return Ok(Written::Stored);
-        }
-        let stored = self
-            .fetch_update(channel_id, nonce)
-            .await?
-            .ok_or(Error::UnknownNonce { channel_id, nonce })?;
-        match stored.signature(side) {
-            Some(existing) if existing == signature => Ok(Written::AlreadyStored),
-            _ => Err(Error::SignatureConflict {
-                channel_id,
-                nonce,
-                side,
-            }),
-        }
+        row.map(|r| {
+            let text: String = r.try_get("public_key")?;
+            let bytes = spoke_protocol::hex::decode(&text).map_err(|e| Error::Corrupt {
+                what: "a user key",
+                reason: e.to_string(),
+            })?;
+            <[u8; 33]>::try_from(bytes.as_slice()).map_err(|_| Error::Corrupt {
+                what: "a user key",
+                reason: "not 33 bytes".into(),
+            })
+        })
+        .transpose()
     }
 
     async fn update_at(&self, channel_id: B256, nonce: u64) -> Result<Option<StoredUpdate>> {

@@ -18,7 +18,12 @@ use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use spoke_contracts::{deploy, http_provider, Deployment};
 use spoke_node::{
-    api::{app, AppState},
+    api::{
+        app,
+        collateral::{Bounds, CollateralPolicy},
+        AppState,
+    },
+    tx::TxSender,
     chain::RpcChain,
     store::SqlStore,
 };
@@ -70,6 +75,27 @@ impl Node {
             session_seconds: 3600,
             login_seconds: 300,
             cors_origins,
+            hub: Default::default(),
+            min_lock: U256::from(1),
+            tx: Arc::new(
+                TxSender::new(
+                    anvil.endpoint().as_str(),
+                    B256::from_slice(&key.to_bytes()),
+                    anvil.chain_id(),
+                    deployment.channel_manager,
+                )
+                .expect("tx sender"),
+            ),
+            collateral: Arc::new(CollateralPolicy {
+                assets: Default::default(),
+                default: Bounds {
+                    floor: U256::from(10),
+                    ceiling: U256::from(1_000_000),
+                },
+                wait: std::time::Duration::from_secs(5),
+                max_in_flight: 8,
+                confirmations: 1,
+            }),
         };
         let router = app(state.clone()).expect("router");
         Node {

@@ -1,0 +1,57 @@
+use spoke_protocol::B256;
+
+/// Result with the crate's [`Error`].
+pub type Result<T, E = Error> = core::result::Result<T, E>;
+
+/// Everything the client can fail at. [`Error::code`] is stable for programs; the message is for people.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The node answered with an error of its own.
+    #[error("the node refused ({code}, HTTP {status}): {message}")]
+    Node {
+        status: u16,
+        code: String,
+        message: String,
+    },
+    /// The client would not sign: the validator or one of the client's own checks said no.
+    #[error("refused to sign: {0}")]
+    Refused(String),
+    #[error(transparent)]
+    Protocol(#[from] spoke_protocol::Error),
+    #[error("cannot reach the node: {0}")]
+    Transport(String),
+    #[error("the node's answer does not decode: {0}")]
+    BadAnswer(String),
+    #[error("local store: {0}")]
+    Store(String),
+    #[error("chain: {0}")]
+    Chain(String),
+    #[error("timed out waiting for {0}")]
+    Timeout(&'static str),
+    #[error("payment {0} failed: its lock went back to the payer")]
+    PaymentFailed(B256),
+    #[error("{0}")]
+    Config(String),
+}
+
+impl Error {
+    /// A stable code: the node's code for its refusals, else one of the client's own.
+    pub fn code(&self) -> &str {
+        match self {
+            Error::Node { code, .. } => code,
+            Error::Refused(_) => "REFUSED",
+            Error::Protocol(_) => "INVALID",
+            Error::Transport(_) => "UNREACHABLE",
+            Error::BadAnswer(_) => "BAD_ANSWER",
+            Error::Store(_) => "STORE",
+            Error::Chain(_) => "CHAIN",
+            Error::Timeout(_) => "TIMEOUT",
+            Error::PaymentFailed(_) => "PAYMENT_FAILED",
+            Error::Config(_) => "CONFIG",
+        }
+    }
+
+    pub(crate) fn is_node(&self, wanted: &str) -> bool {
+        matches!(self, Error::Node { code, .. } if code == wanted)
+    }
+}

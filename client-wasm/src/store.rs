@@ -1,0 +1,120 @@
+//! The client's own copy of its channel. A [`StateStore`] keeps one [`Snapshot`]; the client saves it before any
+//! signature of its leaves, so what it signed survives a crash.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use spoke_protocol::{ChannelParams, ChannelState, SignedCommitment, SignedState, B256};
+
+use crate::{Error, Result};
+
+/// Everything the client must not lose.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Snapshot {
+    pub params: ChannelParams,
+    /// The newest double-signed state; `None` while only the opening state exists.
+    pub latest: Option<SignedState>,
+    /// A state the client signed and sent, not yet countersigned: resent as is, never replaced by another
+    /// state at the same nonce until the node has answered.
+    #[serde(default)]
+    pub unanswered: Option<ChannelState>,
+    /// Withdrawal commitments with both signatures, for the chain.
+    #[serde(default)]
+    pub commitments: Vec<SignedCommitment>,
+    /// Preimages of locks paid to this client, by lock id: what it reveals on chain if the node stops answering.
+    #[serde(default)]
+    pub preimages: Vec<(B256, B256)>,
+}
+
+/// Where a [`Snapshot`] lives. `save` returns once the snapshot is durable.
+pub trait StateStore: Send + Sync + std::fmt::Debug {
+    fn load(&self) -> Result<Option<Snapshot>>;
+    fn save(&self, snapshot: &Snapshot) -> Result<()>;
+}
+
+/// A snapshot in one JSON file, replaced atomically: written beside it, flushed to disk, then renamed over it.
+#[derive(Debug, Clone)]
+pub struct FileStore {
+    path: PathBuf,
+}
+
+impl FileStore {
+    pub fn new(path: impl Into<PathBuf>) -> FileStore {
+        FileStore { path: path.into() }
+    }
+}
+
+fn io(what: &str, e: std::io::Error) -> Error {
+    Error::Store(format!("{what}: {e}"))
+}
+
+impl StateStore for FileStore {
+    fn load(&self) -> Result<Option<Snapshot>> {
+        match std::fs::read(&self.path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| Error::Store(format!("{} does not decode: {e}", self.path.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io("cannot read the channel file", e)),
+        }
+    }
+
+    fn save(&self, snapshot: &Snapshot) -> Result<()> {
+        use std::io::Write;
+        let bytes = serde_json::to_vec(snapshot).map_err(|e| Error::Store(e.to_string()))?;
+        let tmp = self.path.with_extension("tmp");
+        let mut file =
+            std::fs::File::create(&tmp).map_err(|e| io("cannot write the channel file", e))?;
+        file.write_all(&bytes)
+            .and_then(|()| file.sync_all())
+            .map_err(|e| io("cannot write the channel file", e))?;
+        std::fs::rename(&tmp, &self.path).map_err(|e| io("cannot replace the channel file", e))?;
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            // The rename is durable only once the directory entry is.
+            std::fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| io("cannot sync the channel directory", e))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use spoke_protocol::{Address, Timing};
+
+    #[test]
+    fn a_saved_snapshot_loads_back_and_a_missing_file_is_none() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = FileStore::new(dir.path().join("channel.json"));
+        assert_eq!(store.load().expect("load"), None);
+        let snapshot = Snapshot {
+            params: ChannelParams {
+                chain_id: 1,
+                contract: Address::repeat_byte(1),
+                user: Address::repeat_byte(2),
+                node: Address::repeat_byte(3),
+                epoch: 0,
+                allowed_assets: vec![],
+                timing: Timing::default(),
+                max_locks: 8,
+            },
+            latest: None,
+            unanswered: None,
+            commitments: vec![],
+            preimages: vec![(B256::repeat_byte(4), B256::repeat_byte(5))],
+        };
+        store.save(&snapshot).expect("save");
+        assert_eq!(store.load().expect("load"), Some(snapshot));
+    }
+
+    #[test]
+    fn a_corrupt_file_is_an_error_not_an_empty_channel() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("channel.json");
+        std::fs::write(&path, b"{not json").expect("write");
+        assert!(matches!(FileStore::new(path).load(), Err(Error::Store(_))));
+    }
+}

@@ -1,0 +1,179 @@
+//! A whole system for the client's tests: anvil with the contracts, a real `spoke-node` serving HTTP and its
+//! WebSocket on 127.0.0.1 (SQLite in a temp dir), and funded users. Everything stops when [`System`] drops.
+#![allow(dead_code)]
+
+use std::{sync::Arc, time::Duration};
+
+use alloy::{
+    node_bindings::{Anvil, AnvilInstance},
+    providers::Provider,
+    signers::local::PrivateKeySigner,
+};
+use clap::Parser;
+use spoke_client::{Client, ClientConfig, EthChain, FileStore};
+use spoke_contracts::{bindings::DevDai, deploy, http_provider, Deployment};
+use spoke_node::{api::app, config::Config, server};
+use spoke_protocol::{Address, B256, U256};
+
+pub fn dai(n: u64) -> U256 {
+    U256::from(n) * U256::from(10u64).pow(U256::from(18u64))
+}
+
+pub struct System {
+    pub anvil: AnvilInstance,
+    pub deployment: Deployment,
+    pub node_url: String,
+    pub dir: tempfile::TempDir,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for System {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl System {
+    /// Starts the chain and the node. `collateral_wait` bounds how long a payment waits for collateral.
+    pub async fn start(collateral_wait: u64) -> System {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| "warn,sqlx=warn".into()),
+            )
+            .with_test_writer()
+            .try_init();
+        let anvil = Anvil::at(spoke_contracts::anvil_binary()).spawn();
+        let keys = anvil.keys();
+        let deployer = http_provider(
+            anvil.endpoint().as_str(),
+            PrivateKeySigner::from(keys[0].clone()),
+        )
+        .expect("provider");
+        let deployment = deploy(&deployer, 3600).await.expect("deploy");
+        // Test Dai for the node (collateral) and the users.
+        let dai_token = DevDai::new(deployment.dai, &deployer);
+        for address in anvil.addresses().iter().take(10) {
+            dai_token
+                .mint(*address, dai(10_000))
+                .send()
+                .await
+                .expect("mint")
+                .get_receipt()
+                .await
+                .expect("minted");
+        }
+        let dir = tempfile::tempdir().expect("dir");
+        let key_file = dir.path().join("node.key");
+        std::fs::write(&key_file, spoke_protocol::hex::encode(keys[0].to_bytes())).expect("key");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("port");
+        let address = listener.local_addr().expect("address");
+        let config = Config::try_parse_from([
+            "spoke-node".to_string(),
+            format!("--listen={address}"),
+            format!("--domain={address}"),
+            format!("--chain-id={}", anvil.chain_id()),
+            format!("--rpc-url={}", anvil.endpoint()),
+            format!("--channel-manager={}", deployment.channel_manager),
+            format!("--token={}", deployment.dai),
+            format!("--node-key-file={}", key_file.display()),
+            format!(
+                "--database-url=sqlite://{}",
+                dir.path().join("node.db").display()
+            ),
+            "--confirmations=0".into(),
+            format!("--collateral-floor={}", dai(10)),
+            format!("--collateral-ceiling={}", dai(170)),
+            format!("--collateral-wait={collateral_wait}"),
+        ])
+        .expect("config");
+        let state = server::build_state(&config).await.expect("node");
+        let router = app(state).expect("router");
+        let server = tokio::spawn(async move {
+            axum::serve(listener, router).await.expect("serve");
+        });
+        System {
+            anvil,
+            deployment,
+            node_url: format!("http://{address}"),
+            dir,
+            server,
+        }
+    }
+
+    pub fn secret(&self, index: usize) -> B256 {
+        B256::from_slice(&self.anvil.keys()[index].to_bytes())
+    }
+
+    pub fn secret_address(&self, index: usize) -> Address {
+        self.anvil.addresses()[index]
+    }
+
+    pub fn chain(&self, index: usize) -> EthChain {
+        EthChain::new(
+            self.anvil.endpoint().as_str(),
+            &self.secret(index),
+            self.deployment.channel_manager,
+        )
+        .expect("chain")
+    }
+
+    /// Anvil's account `index` as a connected client, its channel stored in `client-{index}.json`.
+    pub async fn client(&self, index: usize) -> Client {
+        let store = Arc::new(FileStore::new(
+            self.dir.path().join(format!("client-{index}.json")),
+        ));
+        Client::connect(ClientConfig::new(&self.node_url), self.secret(index), store)
+            .await
+            .expect("client connects")
+    }
+
+    /// Deposits `amount` Dai on chain and counts it.
+    pub async fn fund(&self, client: &Client, index: usize, amount: U256) {
+        let chain = self.chain(index);
+        chain
+            .deposit(client.node_config().node, self.deployment.dai, amount)
+            .await
+            .expect("deposit on chain");
+        client
+            .count_deposit_when_confirmed(self.deployment.dai, amount, Duration::from_secs(30))
+            .await
+            .expect("deposit counted");
+    }
+
+    pub async fn chain_balance(&self, owner: Address) -> U256 {
+        self.chain(0)
+            .balance(owner, self.deployment.dai)
+            .await
+            .expect("balance")
+    }
+
+    pub async fn block_number(&self) -> u64 {
+        http_provider(
+            self.anvil.endpoint().as_str(),
+            PrivateKeySigner::from(self.anvil.keys()[0].clone()),
+        )
+        .expect("provider")
+        .get_block_number()
+        .await
+        .expect("block")
+    }
+}
+
+/// Waits until `check` holds, up to `timeout`.
+pub async fn eventually<F, Fut>(what: &str, timeout: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -1,0 +1,321 @@
+//! Payments: the payer's lock (`POST /pay`), the node's proposals waiting for the user (`GET /channel/pending`)
+//! and their countersignatures (`POST /channel/countersign`), the keys payers encrypt to, and payment history.
+
+use axum::{
+    extract::{Path, Query, State},
+    http::StatusCode,
+    Json,
+};
+use serde::Deserialize;
+use spoke_protocol::{
+    accept_proposal, check_forward, state_digest, verify,
+    wire::{
+        CountersignRequest, CountersignResponse, KeyResponse, PayRequest, PaymentRecord,
+        ProposeResponse,
+    },
+    Address, Context, Side, Update, B256,
+};
+
+use super::{
+    auth::User,
+    channel::{accept_user_proposal, refused},
+    collateral,
+    error::ApiJson,
+    now, route, ApiError, AppState,
+};
+use crate::{
+    hub::PendingProposal,
+    store::{ChannelRecord, Payment, PaymentStatus, Write},
+};
+
+/// Sizes of an ECIES box: a compressed point, and a 32-byte preimage with its 16-byte tag.
+const EPHEMERAL_KEY_LEN: usize = 33;
+const CIPHERTEXT_LEN: usize = 48;
+
+/// `POST /pay`: a hashlocked payment to another user of the node. The answer (the node's signature on the
+/// payer's lock) comes once the lock and the payment are durable; the node then locks to the payee.
+pub async fn pay(
+    State(state): State<AppState>,
+    user: User,
+    ApiJson(request): ApiJson<PayRequest>,
+) -> Result<Json<ProposeResponse>, ApiError> {
+    let Update::CreateLock { lock } = &request.proposal.update else {
+        return Err(ApiError::bad_request(
+            "a payment's proposal is a createLock",
+        ));
+    };
+    if request.encrypted_preimage.ephemeral_key.len() != EPHEMERAL_KEY_LEN
+        || request.encrypted_preimage.ciphertext.len() != CIPHERTEXT_LEN
+    {
+        return Err(ApiError::bad_request(format!(
+            "the encrypted preimage must be a {EPHEMERAL_KEY_LEN}-byte key and a {CIPHERTEXT_LEN}-byte ciphertext"
+        )));
+    }
+    if request.recipient == user.0 {
+        return Err(ApiError::bad_request(
+            "a payment to yourself changes nothing",
+        ));
+    }
+    let payee = state
+        .store
+        .channel_of_user(request.recipient)
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "UNKNOWN_RECIPIENT",
+                format!("{} has no channel with this node", request.recipient),
+            )
+        })?;
+    let payer = state.store.channel_of_user(user.0).await?.ok_or_else(|| {
+        ApiError::not_found(
+            "NO_CHANNEL",
+            "set the channel up first: POST /channel/setup",
+        )
+    })?;
+    if lock.amount < state.min_lock {
+        return Err(ApiError::bad_request(format!(
+            "the smallest payment this node routes is {}",
+            state.min_lock
+        )));
+    }
+    let now = now();
+    let mut payment = Payment {
+        id: Payment::id_for(payer.channel_id, lock.id),
+        payer: user.0,
+        payee: Some(request.recipient),
+        link_address: None,
+        asset: lock.asset,
+        amount: lock.amount,
+        hashlock: lock.hashlock,
+        payer_channel: payer.channel_id,
+        payer_lock_id: lock.id,
+        payer_expiry: lock.expiry,
+        payee_channel: Some(payee.channel_id),
+        payee_expiry: request.payee_expiry,
+        encrypted_preimage: Some(request.encrypted_preimage),
+        preimage: None,
+        revealed: false,
+        status: PaymentStatus::Accepted,
+        created_at: now,
+        updated_at: now,
+    };
+    check_forward(lock, &route::payee_lock(&payment), now, &state.timing)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "EXPIRY_MARGIN", e.to_string()))?;
+    check_collateral(&state, &payer, &payee, &request.proposal, &payment).await?;
+    if let Some(existing) = state.store.payment(payment.id).await? {
+        // A retry: the stored row is the payment; the pipeline answers with the stored signature.
+        payment = existing;
+    }
+    let done = accept_user_proposal(&state, user.0, request.proposal, None, Some(payment)).await?;
+    Ok(Json(done.finish(&state).await))
+}
+
+/// The node locks to the payee only what its side of the payee's channel holds. A payment short of it — once
+/// the payer's signed lock is known to be valid — triggers a collateral deposit and waits for it, a bounded time;
+/// if it does not arrive, the payment is refused before the payer's funds are locked.
+async fn check_collateral(
+    state: &AppState,
+    payer: &ChannelRecord,
+    payee: &ChannelRecord,
+    proposal: &spoke_protocol::Proposal,
+    payment: &Payment,
+) -> Result<(), ApiError> {
+    let latest = state
+        .store
+        .latest(payer.channel_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("NO_CHANNEL", "the channel has no state"))?;
+    if !latest.awaits_user() {
+        let params = state.params(payer.user, payer.epoch);
+        let ctx = Context {
+            now: now(),
+            proposer: Side::User,
+            params: &params,
+        };
+        accept_proposal(&latest.state, proposal, &ctx).map_err(refused)?;
+    }
+    let outcome = collateral::ensure(state, payee, payment.asset, payment.amount).await?;
+    if outcome == collateral::Collateral::Ready
+        || collateral::wait_for(state, payee.channel_id, payment.asset, payment.amount).await?
+    {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::CONFLICT,
+        "INSUFFICIENT_COLLATERAL",
+        format!(
+            "the node is adding collateral to the recipient's channel (it needs the recipient online to count \
+             it); retry in {} seconds",
+            state.collateral.wait.as_secs().max(5)
+        ),
+    ))
+}
+
+/// `GET /channel/pending`: the node's proposal waiting for the user's countersignature, if any. Asking counts as
+/// being online: payments waiting for this user are forwarded now.
+pub async fn pending(
+    State(state): State<AppState>,
+    user: User,
+) -> Result<Json<Option<PendingProposal>>, ApiError> {
+    let record = state.store.channel_of_user(user.0).await?.ok_or_else(|| {
+        ApiError::not_found(
+            "NO_CHANNEL",
+            "set the channel up first: POST /channel/setup",
+        )
+    })?;
+    if let Some(p) = route::pending(&state, record.channel_id).await? {
+        return Ok(Json(Some(p)));
+    }
+    route::drive_for(&state, record.channel_id, true).await;
+    Ok(Json(route::pending(&state, record.channel_id).await?))
+}
+
+/// `POST /channel/countersign`: the user's signature on the node's pending proposal.
+pub async fn countersign(
+    State(state): State<AppState>,
+    user: User,
+    ApiJson(request): ApiJson<CountersignRequest>,
+) -> Result<Json<CountersignResponse>, ApiError> {
+    let record = state.store.channel_of_user(user.0).await?.ok_or_else(|| {
+        ApiError::not_found(
+            "NO_CHANNEL",
+            "set the channel up first: POST /channel/setup",
+        )
+    })?;
+    let params = state.params(user.0, record.epoch);
+    let (payment, drive) = {
+        let _guard = state.hub.lock(record.channel_id).await;
+        let stored = state
+            .store
+            .update_at(record.channel_id, request.nonce)
+            .await?
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::CONFLICT,
+                    "STALE_NONCE",
+                    format!("nothing waits for a signature at nonce {}", request.nonce),
+                )
+            })?;
+        match stored.user_signature {
+            Some(existing) if existing == request.signature => {
+                return Ok(Json(CountersignResponse {
+                    nonce: request.nonce,
+                }))
+            }
+            Some(_) => {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "STALE_NONCE",
+                    format!("the state at nonce {} is already signed", request.nonce),
+                ))
+            }
+            None => {}
+        }
+        let digest = state_digest(&params.domain(), &stored.state);
+        verify(&digest, &request.signature, Side::User, user.0).map_err(refused)?;
+        let now = now();
+        let mut payment = None;
+        let mut drive = vec![record.channel_id];
+        match &stored.update {
+            Some(Update::ResolveLock { id, .. }) | Some(Update::CancelLock { id })
+                if stored.state.lock(*id).is_none() =>
+            {
+                let resolved = matches!(stored.update, Some(Update::ResolveLock { .. }));
+                // The node's resolve or cancel of the payer's lock ends the payment.
+                if let Some(mut p) = state
+                    .store
+                    .payment(Payment::id_for(record.channel_id, *id))
+                    .await?
+                {
+                    p.status = if resolved {
+                        PaymentStatus::Completed
+                    } else {
+                        PaymentStatus::Failed
+                    };
+                    p.updated_at = now;
+                    payment = Some(p);
+                } else if let Some(p) = state.store.payment(*id).await? {
+                    // The node's own expired lock to a payee went back: its payment may now be refunded.
+                    if p.status == PaymentStatus::Refunding {
+                        drive.push(p.payer_channel);
+                    }
+                }
+            }
+            _ => {}
+        }
+        let mut writes = vec![Write::Signature {
+            channel_id: record.channel_id,
+            nonce: request.nonce,
+            side: Side::User,
+            signature: &request.signature,
+        }];
+        if let Some(p) = &payment {
+            writes.push(Write::Payment(p));
+        }
+        state.store.write(&writes).await?;
+        (payment, drive)
+    };
+    if let Some(p) = &payment {
+        route::notify(&state, p);
+    }
+    route::drive(&state, drive).await;
+    Ok(Json(CountersignResponse {
+        nonce: request.nonce,
+    }))
+}
+
+/// `GET /users/{address}/key`: the public key a user signs with, as the node recovered it from the user's login.
+pub async fn user_key(
+    State(state): State<AppState>,
+    Path(address): Path<String>,
+) -> Result<Json<KeyResponse>, ApiError> {
+    let address: Address = address
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("{address:?} is not an address")))?;
+    let key = state.store.user_key(address).await?.ok_or_else(|| {
+        ApiError::not_found(
+            "UNKNOWN_RECIPIENT",
+            format!("{address} has not logged in to this node"),
+        )
+    })?;
+    Ok(Json(KeyResponse {
+        address,
+        public_key: key.to_vec().into(),
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HistoryQuery {
+    #[serde(default)]
+    limit: Option<u32>,
+}
+
+/// `GET /payments`: the user's payments, sent and received, newest first.
+pub async fn history(
+    State(state): State<AppState>,
+    user: User,
+    Query(query): Query<HistoryQuery>,
+) -> Result<Json<Vec<PaymentRecord>>, ApiError> {
+    let limit = query.limit.unwrap_or(50).clamp(1, 500);
+    let payments = state.store.payments_of(user.0, limit).await?;
+    Ok(Json(payments.iter().map(Payment::record).collect()))
+}
+
+/// `GET /payments/{id}`: one of the user's payments.
+pub async fn payment(
+    State(state): State<AppState>,
+    user: User,
+    Path(id): Path<String>,
+) -> Result<Json<PaymentRecord>, ApiError> {
+    let id: B256 = id
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("{id:?} is not a payment id")))?;
+    match state.store.payment(id).await? {
+        Some(p) if p.payer == user.0 || p.payee == Some(user.0) => Ok(Json(p.record())),
+        _ => Err(ApiError::not_found(
+            "UNKNOWN_PAYMENT",
+            format!("you have no payment {id}"),
+        )),
+    }
+}

@@ -1,0 +1,343 @@
+//! Routing: the node's own proposals. After every change that may give the node something to do in a channel —
+//! a payer's lock accepted, a payee's resolve, a countersignature, a user coming online — the API calls [`drive`],
+//! which makes at most one node proposal per channel at a time and pushes it to the user.
+//!
+//! The work list is the payments table, so a restart resumes exactly where the channels stand.
+
+use spoke_protocol::{
+    check_forward, propose, ChannelState, Context, Error as Protocol, Lock, Side, Update, B256,
+};
+
+use super::{now, AppState};
+use crate::{
+    hub::{Event, IncomingPayment, PendingProposal},
+    store::{CollateralStatus, Payment, PaymentStatus, StoredUpdate, Write},
+    Result,
+};
+
+/// Most payments looked at in one pass over a channel.
+const BATCH: u32 = 32;
+
+/// Gives the node's next proposal in each channel of `channels` (and in any channel that this makes ready), and
+/// pushes it to its user.
+pub async fn drive(state: &AppState, channels: Vec<B256>) {
+    let mut work = channels;
+    let mut rounds = 0;
+    while let Some(channel_id) = work.pop() {
+        rounds += 1;
+        if rounds > 64 {
+            tracing::warn!("routing work list did not drain; the rest waits for the next event");
+            break;
+        }
+        match drive_one(state, channel_id, false).await {
+            Ok(more) => work.extend(more),
+            Err(e) => {
+                tracing::error!(error = %e, channel = %channel_id, "could not drive a channel")
+            }
+        }
+    }
+}
+
+/// [`drive`] for one channel whose user is known to be listening (it just asked), even without a WebSocket.
+pub async fn drive_for(state: &AppState, channel_id: B256, listening: bool) {
+    match drive_one(state, channel_id, listening).await {
+        Ok(more) => drive(state, more).await,
+        Err(e) => tracing::error!(error = %e, channel = %channel_id, "could not drive a channel"),
+    }
+}
+
+/// The node proposal pending in a channel: the latest state when the node signed it and the user has not.
+pub async fn pending(state: &AppState, channel_id: B256) -> Result<Option<PendingProposal>> {
+    let Some(latest) = state.store.latest(channel_id).await? else {
+        return Ok(None);
+    };
+    pending_of(state, &latest).await
+}
+
+async fn pending_of(state: &AppState, latest: &StoredUpdate) -> Result<Option<PendingProposal>> {
+    let (Some(update), None, Some(signature)) = (
+        latest.update.clone(),
+        latest.user_signature,
+        latest.node_signature,
+    ) else {
+        return Ok(None);
+    };
+    let payment = match &update {
+        Update::CreateLock { lock } if lock.sender == Side::Node => state
+            .store
+            .payment(lock.id)
+            .await?
+            .map(|p| IncomingPayment {
+                id: p.id,
+                payer: p.payer,
+                encrypted_preimage: p.encrypted_preimage,
+            }),
+        _ => None,
+    };
+    Ok(Some(PendingProposal {
+        proposal: spoke_protocol::Proposal {
+            nonce: latest.nonce,
+            update,
+            signature,
+        },
+        payment,
+    }))
+}
+
+/// One step in one channel. Returns the channels this step made ready.
+async fn drive_one(state: &AppState, channel_id: B256, listening: bool) -> Result<Vec<B256>> {
+    let Some(record) = state.store.channel(channel_id).await? else {
+        return Ok(Vec::new());
+    };
+    let params = state.params(record.user, record.epoch);
+    let mut ready = Vec::new();
+    let proposed = {
+        let _guard = state.hub.lock(channel_id).await;
+        let Some(latest) = state.store.latest(channel_id).await? else {
+            return Ok(ready);
+        };
+        if latest.awaits_user() {
+            // One proposal at a time: the next waits for the user's countersignature.
+            return Ok(ready);
+        }
+        let now = now();
+        let ctx = Context {
+            now,
+            proposer: Side::Node,
+            params: &params,
+        };
+        let mut proposed = count_collateral(state, channel_id, &latest.state, &ctx).await?;
+        let payments = if proposed.is_some() {
+            Vec::new()
+        } else {
+            state.store.payments_to_drive(channel_id, BATCH).await?
+        };
+        for mut payment in payments {
+            let payee_leg = payment.payee_channel == Some(channel_id)
+                && payment.status == PaymentStatus::Accepted;
+            let update = if payee_leg {
+                if !listening && !state.hub.is_online(record.user) {
+                    continue;
+                }
+                let lock = payee_lock(&payment);
+                if let Err(e) = check_forward(&payer_lock(&payment), &lock, now, &state.timing) {
+                    tracing::info!(payment = %payment.id, reason = %e, "too late to forward; refunding the payer");
+                    payment.status = PaymentStatus::Refunding;
+                    payment.updated_at = now;
+                    state.store.write(&[Write::Payment(&payment)]).await?;
+                    ready.push(payment.payer_channel);
+                    continue;
+                }
+                Update::CreateLock { lock }
+            } else {
+                match (payment.status, payment.preimage) {
+                    (PaymentStatus::Resolved, Some(preimage)) => Update::ResolveLock {
+                        id: payment.payer_lock_id,
+                        preimage,
+                    },
+                    (PaymentStatus::Refunding, _) => Update::CancelLock {
+                        id: payment.payer_lock_id,
+                    },
+                    _ => continue,
+                }
+            };
+            match propose(&latest.state, update, &ctx, &state.signer) {
+                Ok((next, proposal)) => {
+                    if payee_leg {
+                        payment.status = PaymentStatus::Forwarded;
+                        payment.updated_at = now;
+                    }
+                    let stored = node_signed(channel_id, &next, &proposal);
+                    let mut writes = vec![Write::Append(&stored)];
+                    if payee_leg {
+                        writes.push(Write::Payment(&payment));
+                    }
+                    state.store.write(&writes).await?;
+                    let incoming = payee_leg.then(|| IncomingPayment {
+                        id: payment.id,
+                        payer: payment.payer,
+                        encrypted_preimage: payment.encrypted_preimage.clone(),
+                    });
+                    proposed = Some((
+                        PendingProposal {
+                            proposal,
+                            payment: incoming,
+                        },
+                        payee_leg.then_some(payment),
+                    ));
+                    break;
+                }
+                // Short of collateral or of lock slots: the payment waits for the next event in this channel.
+                Err(
+                    e @ (Protocol::InsufficientBalance { .. }
+                    | Protocol::TooManyLocks { .. }
+                    | Protocol::UnknownAsset(_)),
+                ) => {
+                    tracing::debug!(payment = %payment.id, reason = %e, "payment waits");
+                }
+                Err(e) => {
+                    tracing::warn!(payment = %payment.id, reason = %e, "the node cannot make this update");
+                }
+            }
+        }
+        if proposed.is_none() {
+            proposed =
+                cancel_expired_lock(state, channel_id, &latest.state, &ctx, &mut ready).await?;
+        }
+        proposed
+    };
+    if let Some((pending, forwarded)) = proposed {
+        state.hub.push(record.user, Event::Proposal(Box::new(pending)));
+        if let Some(p) = forwarded {
+            notify(state, &p);
+        }
+    }
+    Ok(ready)
+}
+
+/// The node's collateral deposit, once confirmed, is counted into its side of the channel.
+async fn count_collateral(
+    state: &AppState,
+    channel_id: B256,
+    current: &ChannelState,
+    ctx: &Context<'_>,
+) -> Result<Option<(PendingProposal, Option<Payment>)>> {
+    for deposit in state.store.collateral(Some(channel_id)).await? {
+        if deposit.status != CollateralStatus::Confirmed {
+            continue;
+        }
+        let update = Update::CountDeposit {
+            asset: deposit.asset,
+            side: Side::Node,
+            amount: deposit.amount,
+        };
+        match propose(current, update, ctx, &state.signer) {
+            Ok((next, proposal)) => {
+                let stored = node_signed(channel_id, &next, &proposal);
+                state
+                    .store
+                    .write(&[
+                        Write::Append(&stored),
+                        Write::CollateralDone {
+                            channel_id,
+                            asset: deposit.asset,
+                        },
+                    ])
+                    .await?;
+                return Ok(Some((
+                    PendingProposal {
+                        proposal,
+                        payment: None,
+                    },
+                    None,
+                )));
+            }
+            Err(e) => tracing::error!(error = %e, "the node cannot count its own deposit"),
+        }
+    }
+    Ok(None)
+}
+
+/// A lock the node sent that expired without its preimage being revealed on chain is cancelled back to the node,
+/// so the collateral it holds returns to work, and the payment behind it is refunded to its payer.
+async fn cancel_expired_lock(
+    state: &AppState,
+    channel_id: B256,
+    current: &ChannelState,
+    ctx: &Context<'_>,
+    ready: &mut Vec<B256>,
+) -> Result<Option<(PendingProposal, Option<Payment>)>> {
+    for lock in current
+        .locks
+        .iter()
+        .filter(|l| l.sender == Side::Node && l.expiry <= ctx.now)
+    {
+        let revealed = state.chain.revealed_at(lock.hashlock).await?;
+        if revealed != 0 && revealed < lock.expiry {
+            // The payee proved it in time: the lock is the payee's, and the payer's lock is the node's.
+            continue;
+        }
+        let update = Update::CancelLock { id: lock.id };
+        let (next, proposal) = propose(current, update, ctx, &state.signer)?;
+        let stored = node_signed(channel_id, &next, &proposal);
+        let mut payment = state
+            .store
+            .payment(lock.id)
+            .await?
+            .filter(|p| p.status == PaymentStatus::Forwarded);
+        if let Some(p) = payment.as_mut() {
+            p.status = PaymentStatus::Refunding;
+            p.updated_at = ctx.now;
+            ready.push(p.payer_channel);
+        }
+        let mut writes = vec![Write::Append(&stored)];
+        if let Some(p) = payment.as_ref() {
+            writes.push(Write::Payment(p));
+        }
+        state.store.write(&writes).await?;
+        return Ok(Some((
+            PendingProposal {
+                proposal,
+                payment: None,
+            },
+            payment,
+        )));
+    }
+    Ok(None)
+}
+
+fn node_signed(
+    channel_id: B256,
+    next: &ChannelState,
+    proposal: &spoke_protocol::Proposal,
+) -> StoredUpdate {
+    StoredUpdate {
+        channel_id,
+        nonce: next.nonce,
+        update: Some(proposal.update.clone()),
+        state: next.clone(),
+        user_signature: None,
+        node_signature: Some(proposal.signature),
+        commitment_signatures: None,
+    }
+}
+
+/// The payer's lock of a payment, as it stands in the payer's channel.
+pub fn payer_lock(p: &Payment) -> Lock {
+    Lock {
+        id: p.payer_lock_id,
+        asset: p.asset,
+        amount: p.amount,
+        sender: Side::User,
+        hashlock: p.hashlock,
+        expiry: p.payer_expiry,
+    }
+}
+
+/// The node's lock to the payee of a payment.
+pub fn payee_lock(p: &Payment) -> Lock {
+    Lock {
+        id: p.id,
+        asset: p.asset,
+        amount: p.amount,
+        sender: Side::Node,
+        hashlock: p.hashlock,
+        expiry: p.payee_expiry,
+    }
+}
+
+/// Tells the payer and the payee where a payment stands.
+pub fn notify(state: &AppState, p: &Payment) {
+    let event = Event::Payment {
+        id: p.id,
+        status: p.status,
+        payer: p.payer,
+        payee: p.payee,
+        asset: p.asset,
+        amount: p.amount,
+    };
+    if let Some(payee) = p.payee {
+        state.hub.push(payee, event.clone());
+    }
+    state.hub.push(p.payer, event);
+}

@@ -1,0 +1,252 @@
+//! `spoke-node dev` as a user runs it: a child process on free ports, its ready line, the API and the card over
+//! HTTP, test Dai on chain, and nothing left running after SIGTERM.
+
+use std::{
+    io::{BufRead, BufReader, Read, Write},
+    net::{TcpListener, TcpStream},
+    process::{Child, Command, Stdio},
+    sync::mpsc,
+    time::{Duration, Instant},
+};
+
+use alloy::signers::local::PrivateKeySigner;
+use serde_json::Value;
+use spoke_contracts::{bindings::DevDai, http_provider};
+use spoke_protocol::{Address, U256};
+
+/// Anvil's account 0, the node's key in `spoke-node dev`: it must never be printed.
+const NODE_KEY: &str = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+fn port_is_free(port: u16) -> bool {
+    TcpListener::bind(("127.0.0.1", port)).is_ok()
+}
+
+/// The child, stopped with SIGTERM (so it stops anvil) when the test ends, however it ends.
+struct Dev {
+    child: Child,
+}
+
+impl Dev {
+    fn terminate(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+    }
+
+    /// Waits for the exit; `None` if it has not exited after `timeout`.
+    fn wait(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.terminate();
+            if self.wait(Duration::from_secs(15)).is_none() {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+            }
+        }
+    }
+}
+
+struct Response {
+    status: u16,
+    headers: String,
+    body: String,
+}
+
+/// A plain HTTP/1.1 GET on a fresh connection.
+fn get(port: u16, path: &str) -> Response {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request");
+    let mut text = String::new();
+    stream.read_to_string(&mut text).expect("response");
+    let (head, body) = text.split_once("\r\n\r\n").expect("a head and a body");
+    let (status_line, headers) = head.split_once("\r\n").unwrap_or((head, ""));
+    let status = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status");
+    Response {
+        status,
+        headers: headers.to_ascii_lowercase(),
+        body: body.to_string(),
+    }
+}
+
+#[tokio::test]
+async fn dev_serves_the_node_and_chain_and_stops_both() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let www = dir.path().join("www");
+    std::fs::create_dir(&www).expect("www");
+    std::fs::write(www.join("index.html"), "<!doctype html><title>card</title>").expect("index");
+    let (port, chain_port) = (free_port(), free_port());
+
+    let child = Command::new(env!("CARGO_BIN_EXE_spoke-node"))
+        .args(["dev", "--accounts", "2", "--challenge-window", "600"])
+        .args(["--port", &port.to_string()])
+        .args(["--chain-port", &chain_port.to_string()])
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .arg("--www-dir")
+        .arg(&www)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spoke-node dev starts");
+    let mut dev = Dev { child };
+
+    let stdout = dev.child.stdout.take().expect("stdout");
+    let (lines_tx, lines_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut printed = String::new();
+    let ready: Value = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = lines_rx
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("no SPOKE_DEV line; printed so far:\n{printed}"));
+        printed.push_str(&line);
+        printed.push('\n');
+        if let Some(json) = line.strip_prefix("SPOKE_DEV ") {
+            break serde_json::from_str(json).expect("the ready line is JSON");
+        }
+    };
+    assert!(
+        !printed.to_ascii_lowercase().contains(NODE_KEY),
+        "the node's key was printed"
+    );
+    assert!(
+        printed.contains(&format!("http://127.0.0.1:{port}")),
+        "{printed}"
+    );
+
+    assert_eq!(ready["nodeUrl"], format!("http://127.0.0.1:{port}"));
+    assert_eq!(ready["cardUrl"], format!("http://127.0.0.1:{port}/"));
+    assert_eq!(ready["rpcUrl"], format!("http://127.0.0.1:{chain_port}"));
+    assert_eq!(ready["chainId"], 31337);
+    assert_eq!(ready["challengeWindow"], 600);
+    let accounts = ready["accounts"].as_array().expect("accounts");
+    assert_eq!(accounts.len(), 2);
+
+    let health = get(port, "/health");
+    assert_eq!(health.status, 200, "{}", health.body);
+    assert!(
+        !health.headers.contains("content-security-policy"),
+        "API answers carry no page policy"
+    );
+    let config = get(port, "/config");
+    assert_eq!(config.status, 200, "{}", config.body);
+    let config: Value = serde_json::from_str(&config.body).expect("config JSON");
+    assert_eq!(config["chainId"], 31337);
+    let same = |a: &Value, b: &Value| {
+        a.as_str().map(str::to_lowercase) == b.as_str().map(str::to_lowercase)
+    };
+    assert!(
+        same(&config["channelManager"], &ready["channelManager"]),
+        "{config}"
+    );
+    assert!(same(&config["node"], &ready["node"]), "{config}");
+
+    let card = get(port, "/");
+    assert_eq!(card.status, 200);
+    assert!(card.body.contains("<title>card</title>"));
+    assert!(
+        card.headers.contains(
+            "content-security-policy: default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; \
+             object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+        ),
+        "{}",
+        card.headers
+    );
+
+    // A development account holds its test Dai, and its key is the one printed.
+    let key: PrivateKeySigner = accounts[0]["privateKey"]
+        .as_str()
+        .expect("key")
+        .parse()
+        .expect("a key");
+    let address: Address = accounts[0]["address"]
+        .as_str()
+        .expect("address")
+        .parse()
+        .expect("an address");
+    assert_eq!(key.address(), address);
+    let rpc = ready["rpcUrl"].as_str().expect("rpc url");
+    let provider = http_provider(rpc, key).expect("provider");
+    let dai: Address = ready["dai"]
+        .as_str()
+        .expect("dai")
+        .parse()
+        .expect("address");
+    let balance = DevDai::new(dai, provider)
+        .balanceOf(address)
+        .call()
+        .await
+        .expect("balance");
+    assert_eq!(
+        balance,
+        U256::from(1000u64) * U256::from(10u64).pow(U256::from(18u64))
+    );
+
+    dev.terminate();
+    let status = dev
+        .wait(Duration::from_secs(30))
+        .expect("spoke-node dev stops on SIGTERM");
+    assert!(status.success(), "{status}");
+    assert!(port_is_free(chain_port), "anvil is gone");
+    assert!(port_is_free(port), "the node is gone");
+}
+
+#[test]
+fn a_busy_chain_port_is_a_clear_error() {
+    let busy = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let chain_port = busy.local_addr().expect("addr").port();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = Command::new(env!("CARGO_BIN_EXE_spoke-node"))
+        .args(["dev", "--port", &free_port().to_string()])
+        .args(["--chain-port", &chain_port.to_string()])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("127.0.0.1:{chain_port} is busy")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--chain-port"), "{stderr}");
+}

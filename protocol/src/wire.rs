@@ -1,0 +1,252 @@
+//! The messages of the node's HTTP and WebSocket API (docs/PROTOCOL.md, "Node API"), shared by the node and the
+//! clients so both sides read and write the same JSON. Only types; no I/O.
+
+use alloy_primitives::{Address, Signature, B256, U256};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    preimage::EncryptedPreimage,
+    proposal::Proposal,
+    state::SignedState,
+    types::{ChannelParams, Timing},
+};
+
+/// `GET /config`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeConfig {
+    pub chain_id: u64,
+    pub channel_manager: Address,
+    pub node: Address,
+    pub tokens: Vec<Address>,
+    pub timing: Timing,
+    pub max_locks: usize,
+    pub login_domain: String,
+}
+
+/// `POST /auth/challenge`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ChallengeRequest {
+    pub address: Address,
+}
+
+/// The answer to [`ChallengeRequest`]: the SIWE text to sign.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChallengeResponse {
+    pub message: String,
+    pub expires_at: u64,
+}
+
+/// `POST /auth/login`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LoginRequest {
+    pub message: String,
+    #[serde(with = "crate::signing::signature_hex")]
+    pub signature: Signature,
+}
+
+/// The answer to [`LoginRequest`]: a bearer token for the signer's channel only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoginResponse {
+    pub token: String,
+    pub address: Address,
+    pub expires_at: u64,
+}
+
+/// `POST /channel/setup` and `GET /channel/restore`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChannelResponse {
+    pub params: ChannelParams,
+    /// The newest state both sides signed; absent while only the opening state exists.
+    pub latest: Option<SignedState>,
+}
+
+/// `POST /channel/propose` (and `/payments/resolve`, `/payments/cancel`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProposeRequest {
+    pub proposal: Proposal,
+    /// For a withdrawal: the user's signature on its commitment.
+    #[serde(
+        default,
+        with = "crate::signing::signature_hex_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub commitment_signature: Option<Signature>,
+}
+
+/// The node's countersignature on a user's proposal, given once both signatures are durable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProposeResponse {
+    pub nonce: u64,
+    #[serde(with = "crate::signing::signature_hex")]
+    pub signature: Signature,
+    /// For a withdrawal: the node's signature on its commitment, released with the state that deducts it.
+    #[serde(
+        default,
+        with = "crate::signing::signature_hex_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub commitment_signature: Option<Signature>,
+    /// For a lock: the id of the payment it starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_id: Option<B256>,
+}
+
+/// `POST /pay`: the payer's lock to the node and what the node needs to lock to the payee.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PayRequest {
+    /// The payer's `createLock`.
+    pub proposal: Proposal,
+    pub recipient: Address,
+    /// The expiry of the node's lock to the recipient; the payer's lock expires at least Δ later.
+    pub payee_expiry: u64,
+    /// The preimage encrypted to the recipient's key, bound to the node's lock (hashlock, amount, asset,
+    /// `payee_expiry`).
+    pub encrypted_preimage: EncryptedPreimage,
+}
+
+/// `POST /channel/countersign`: the user's signature on the node's pending proposal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CountersignRequest {
+    pub nonce: u64,
+    #[serde(with = "crate::signing::signature_hex")]
+    pub signature: Signature,
+}
+
+/// The answer to [`CountersignRequest`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CountersignResponse {
+    pub nonce: u64,
+}
+
+/// `GET /users/{address}/key`: the key a payer encrypts to, which it checks derives `address`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyResponse {
+    pub address: Address,
+    /// 33 bytes, compressed SEC1.
+    pub public_key: alloy_primitives::Bytes,
+}
+
+/// Where a payment routed through the node stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum PaymentStatus {
+    /// The payer's lock to the node is double-signed; the node has not locked to the payee yet.
+    Accepted,
+    /// The node has signed its lock to the payee.
+    Forwarded,
+    /// The node knows the preimage; the payer's lock is to be resolved.
+    Resolved,
+    /// The payer's lock is resolved to the node: the payment is done.
+    Completed,
+    /// The payee's lock can no longer be enforced; the payer's lock goes back.
+    Refunding,
+    /// The payer's lock went back to the payer.
+    Failed,
+}
+
+impl PaymentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentStatus::Accepted => "accepted",
+            PaymentStatus::Forwarded => "forwarded",
+            PaymentStatus::Resolved => "resolved",
+            PaymentStatus::Completed => "completed",
+            PaymentStatus::Refunding => "refunding",
+            PaymentStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<PaymentStatus> {
+        Some(match text {
+            "accepted" => PaymentStatus::Accepted,
+            "forwarded" => PaymentStatus::Forwarded,
+            "resolved" => PaymentStatus::Resolved,
+            "completed" => PaymentStatus::Completed,
+            "refunding" => PaymentStatus::Refunding,
+            "failed" => PaymentStatus::Failed,
+            _ => return None,
+        })
+    }
+
+    /// Whether the payment has reached an end.
+    pub fn is_final(self) -> bool {
+        matches!(self, PaymentStatus::Completed | PaymentStatus::Failed)
+    }
+}
+
+/// A payment as the node reports it (`GET /payments`, `GET /payments/{id}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentRecord {
+    pub id: B256,
+    pub payer: Address,
+    pub payee: Option<Address>,
+    pub asset: Address,
+    pub amount: U256,
+    pub hashlock: B256,
+    pub status: PaymentStatus,
+    pub created_at: u64,
+    pub updated_at: u64,
+}
+
+/// A node proposal with what the user needs to judge it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingProposal {
+    pub proposal: Proposal,
+    /// For the node's lock to the user: the payment it belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment: Option<IncomingPayment>,
+}
+
+/// The payment behind the node's lock to a payee.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IncomingPayment {
+    pub id: B256,
+    pub payer: Address,
+    /// The preimage as the payer encrypted it to the payee; absent for a link (the redeemer holds the secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encrypted_preimage: Option<EncryptedPreimage>,
+}
+
+/// What the node pushes over the WebSocket, tagged by `type`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    tag = "type",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
+pub enum NodeEvent {
+    /// The node signed an update of the user's channel and waits for the countersignature.
+    Proposal(Box<PendingProposal>),
+    /// A payment the user sent or receives changed status.
+    Payment {
+        id: B256,
+        status: PaymentStatus,
+        payer: Address,
+        payee: Option<Address>,
+        asset: Address,
+        amount: U256,
+    },
+}
+
+/// Every API error: a stable code and a message for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiErrorBody {
+    pub code: String,
+    pub message: String,
+}
