@@ -4,7 +4,11 @@
 //! whether the work came from the app (`pay`, `withdraw`, …) or from the node (a proposal over the WebSocket).
 
 use std::{
-    sync::Arc,
+    collections::VecDeque,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
@@ -129,6 +133,10 @@ struct Shared {
     store: Arc<dyn StateStore>,
     channel: Mutex<Channel>,
     events: broadcast::Sender<ClientEvent>,
+    /// Locks paid to this client whose resolve is still to be proposed, in arrival order.
+    resolves: std::sync::Mutex<VecDeque<Received>>,
+    /// Whether a task is proposing the queued resolves; one at a time keeps them in order.
+    resolving: AtomicBool,
 }
 
 /// A connected client. Cheap to clone; every clone is the same client.
@@ -165,10 +173,14 @@ impl Client {
                 store,
                 channel: Mutex::new(channel),
                 events,
+                resolves: Default::default(),
+                resolving: AtomicBool::new(false),
             }),
         };
         client.resend_unanswered().await?;
+        client.requeue_received().await;
         client.sync().await?;
+        client.resolve_received().await?;
         #[cfg(not(target_arch = "wasm32"))]
         crate::listen::spawn(client.clone());
         Ok(client)
@@ -252,9 +264,12 @@ impl Client {
             .clone()
     }
 
-    /// The user's payments as the node reports them, newest first.
-    pub async fn history(&self) -> Result<Vec<PaymentRecord>> {
-        self.shared.api.get("/payments").await
+    /// The user's payments as the node reports them, newest first, at most `limit` (the node caps it at 500).
+    pub async fn history(&self, limit: u32) -> Result<Vec<PaymentRecord>> {
+        self.shared
+            .api
+            .get(&format!("/payments?limit={limit}"))
+            .await
     }
 
     /// Takes the node's pending proposal, if any, and every one that follows it.
@@ -320,19 +335,101 @@ impl Client {
             nonce: pending.proposal.nonce,
         });
         if let Some(r) = received {
-            self.propose(Update::ResolveLock {
-                id: r.lock.id,
-                preimage: r.preimage,
-            })
-            .await?;
-            self.emit(ClientEvent::PaymentReceived {
-                id: r.lock.id,
-                from: r.from,
-                asset: r.lock.asset,
-                amount: r.lock.amount,
-            });
+            self.queue(r);
+            self.resolve_received().await?;
         }
         Ok(())
+    }
+
+    /// After a restart: locks paid to this client whose preimage it saved but whose resolve never landed.
+    async fn requeue_received(&self) {
+        let channel = self.shared.channel.lock().await;
+        for lock in channel
+            .state
+            .locks
+            .iter()
+            .filter(|l| l.sender == Side::Node)
+        {
+            if let Some((_, preimage)) = channel
+                .snapshot
+                .preimages
+                .iter()
+                .find(|(id, _)| *id == lock.id)
+            {
+                self.queue(Received {
+                    lock: lock.clone(),
+                    preimage: *preimage,
+                    from: Address::ZERO,
+                });
+            }
+        }
+    }
+
+    fn queue(&self, received: Received) {
+        self.shared
+            .resolves
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push_back(received);
+    }
+
+    fn next_received(&self) -> Option<Received> {
+        self.shared
+            .resolves
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .pop_front()
+    }
+
+    /// Proposes the resolve of every lock paid to this client, in order. Only one caller does the work; the others
+    /// return at once (their lock is in the queue). A resolve the node refuses is put back for the next attempt.
+    async fn resolve_received(&self) -> Result<()> {
+        loop {
+            if self.shared.resolving.swap(true, Ordering::AcqRel) {
+                return Ok(());
+            }
+            let outcome = async {
+                while let Some(r) = self.next_received() {
+                    let update = Update::ResolveLock {
+                        id: r.lock.id,
+                        preimage: r.preimage,
+                    };
+                    if let Err(e) = self.propose(update).await {
+                        tracing::warn!(error = %e, lock = %r.lock.id, "resolve not accepted yet");
+                        if self.holds_lock(r.lock.id).await {
+                            self.queue(r);
+                            return Err(e);
+                        }
+                        // Resolved already (a retry that crossed), or gone: nothing to do.
+                        continue;
+                    }
+                    self.emit(ClientEvent::PaymentReceived {
+                        id: r.lock.id,
+                        from: r.from,
+                        asset: r.lock.asset,
+                        amount: r.lock.amount,
+                    });
+                }
+                Ok(())
+            }
+            .await;
+            self.shared.resolving.store(false, Ordering::Release);
+            outcome?;
+            // A lock queued between the last pop and the release would otherwise wait for the next one.
+            let empty = self
+                .shared
+                .resolves
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .is_empty();
+            if empty {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn holds_lock(&self, id: B256) -> bool {
+        self.shared.channel.lock().await.state.lock(id).is_some()
     }
 
     fn refuse(&self, reason: String) -> Error {
@@ -671,9 +768,11 @@ impl Client {
         Ok(answer.needs_collateral)
     }
 
-    /// Waits until the payment ends; a failed payment (its lock went back) is [`Error::PaymentFailed`].
+    /// Waits until the payment ends; a failed payment (its lock went back) is [`Error::PaymentFailed`]. Listens
+    /// for the node's payment events, and asks the node now and then in case an event was missed.
     pub async fn wait_payment(&self, id: B256, timeout: Duration) -> Result<()> {
         let deadline = tokio::time::Instant::now() + timeout;
+        let mut events = self.events();
         loop {
             let record: PaymentRecord = self.shared.api.get(&format!("/payments/{id:#x}")).await?;
             match record.status {
@@ -682,14 +781,32 @@ impl Client {
                     self.sync().await?;
                     return Ok(());
                 }
-                PaymentStatus::Failed => return Err(Error::PaymentFailed(id)),
+                PaymentStatus::Failed => {
+                    self.sync().await?;
+                    return Err(Error::PaymentFailed(id));
+                }
                 _ => {}
             }
-            if tokio::time::Instant::now() >= deadline {
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
                 return Err(Error::Timeout("the payment to complete"));
             }
-            self.sync().await?;
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            let until = deadline.min(now + Duration::from_secs(2));
+            // Until an event says this payment ended, or it is time to ask again.
+            let _ = tokio::time::timeout_at(until, async {
+                loop {
+                    match events.recv().await {
+                        Ok(ClientEvent::PaymentStatus { id: got, status })
+                            if got == id && status.is_final() =>
+                        {
+                            return;
+                        }
+                        Err(broadcast::error::RecvError::Closed) => return,
+                        _ => {}
+                    }
+                }
+            })
+            .await;
         }
     }
 

@@ -58,7 +58,7 @@ async fn two_users_pay_each_other_in_both_directions_and_one_withdraws() {
     assert_eq!(bob.balance(dai_token).await, dai(53));
 
     // Both clients hold the same latest state as the node, signed by both.
-    let history = alice.history().await.expect("history");
+    let history = alice.history(500).await.expect("history");
     assert_eq!(history.len(), 2);
 
     // Withdraw to a fresh address; the chain pays it.

@@ -36,6 +36,11 @@ impl Drop for System {
 impl System {
     /// Starts the chain and the node. `collateral_wait` bounds how long a payment waits for collateral.
     pub async fn start(collateral_wait: u64) -> System {
+        System::start_with(collateral_wait, 10).await
+    }
+
+    /// [`System::start`] with `accounts` funded anvil accounts (account 0 is the node).
+    pub async fn start_with(collateral_wait: u64, accounts: usize) -> System {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(
                 tracing_subscriber::EnvFilter::try_from_default_env()
@@ -43,7 +48,9 @@ impl System {
             )
             .with_test_writer()
             .try_init();
-        let anvil = Anvil::at(spoke_contracts::anvil_binary()).spawn();
+        let anvil = Anvil::at(spoke_contracts::anvil_binary())
+            .args(["--accounts", &accounts.to_string()])
+            .spawn();
         let keys = anvil.keys();
         let deployer = http_provider(
             anvil.endpoint().as_str(),
@@ -53,7 +60,7 @@ impl System {
         let deployment = deploy(&deployer, 3600).await.expect("deploy");
         // Test Dai for the node (collateral) and the users.
         let dai_token = DevDai::new(deployment.dai, &deployer);
-        for address in anvil.addresses().iter().take(10) {
+        for address in anvil.addresses() {
             dai_token
                 .mint(*address, dai(10_000))
                 .send()

@@ -273,6 +273,9 @@ pub(super) async fn accept_user_proposal(
         Err(e) => return Err(e.into()),
     }
     let commitment_signature = stored.commitment_signatures.map(|c| c.node);
+    // Whatever the update freed in this channel (a lock slot, balance) may let a waiting payment go on.
+    let mut drive = effects.drive;
+    drive.push(record.channel_id);
     Ok(AcceptedUpdate {
         response: ProposeResponse {
             nonce: stored.nonce,
@@ -280,7 +283,7 @@ pub(super) async fn accept_user_proposal(
             commitment_signature,
             payment_id: effects.payment.as_ref().map(|p| p.id),
         },
-        drive: effects.drive,
+        drive,
         payment: effects.payment,
     })
 }

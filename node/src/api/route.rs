@@ -187,7 +187,9 @@ async fn drive_one(state: &AppState, channel_id: B256, listening: bool) -> Resul
         proposed
     };
     if let Some((pending, forwarded)) = proposed {
-        state.hub.push(record.user, Event::Proposal(Box::new(pending)));
+        state
+            .hub
+            .push(record.user, Event::Proposal(Box::new(pending)));
         if let Some(p) = forwarded {
             notify(state, &p);
         }

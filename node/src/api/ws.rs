@@ -51,7 +51,10 @@ async fn session(state: AppState, user: Address, mut socket: WebSocket) {
     match state.store.channel_of_user(user).await {
         Ok(Some(record)) => match route::pending(&state, record.channel_id).await {
             Ok(Some(p)) => {
-                if send(&mut socket, &Event::Proposal(Box::new(p))).await.is_err() {
+                if send(&mut socket, &Event::Proposal(Box::new(p)))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }

@@ -23,9 +23,9 @@ use spoke_node::{
         collateral::{Bounds, CollateralPolicy},
         AppState,
     },
-    tx::TxSender,
     chain::RpcChain,
     store::SqlStore,
+    tx::TxSender,
 };
 use tower::ServiceExt;
 

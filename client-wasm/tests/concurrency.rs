@@ -1,0 +1,131 @@
+//! Many payments at once: 200 payments from 20 payers to one payee. Each one completes or fails cleanly, value is
+//! conserved, and every channel ends with no lock left and the same latest state on both sides.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{dai, eventually, System};
+use spoke_protocol::{wire::PaymentStatus, U256};
+
+const PAYERS: usize = 20;
+const PER_PAYER: usize = 10;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_payments_at_once_from_twenty_payers_to_one_payee() {
+    let sys = System::start_with(30, PAYERS + 2).await;
+    let dai_token = sys.deployment.dai;
+    let payee = sys.client(1).await;
+    payee
+        .request_collateral(dai_token)
+        .await
+        .expect("collateral");
+    eventually(
+        "the payee's collateral",
+        Duration::from_secs(30),
+        || async {
+            payee
+                .channel()
+                .await
+                .balances
+                .iter()
+                .any(|b| b.node >= dai(10))
+        },
+    )
+    .await;
+    let mut payers = Vec::new();
+    for index in 2..PAYERS + 2 {
+        let payer = sys.client(index).await;
+        sys.fund(&payer, index, dai(1)).await;
+        payers.push(payer);
+    }
+    let amount = dai(1) / U256::from(100);
+
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for payer in &payers {
+        for _ in 0..PER_PAYER {
+            let payer = payer.clone();
+            let to = payee.address();
+            tasks.push(tokio::spawn(async move {
+                let id = payer.pay(to, dai_token, amount).await?;
+                payer.wait_payment(id, Duration::from_secs(120)).await?;
+                Ok::<_, spoke_client::Error>(payer.address())
+            }));
+        }
+    }
+    let mut completed = Vec::new();
+    let mut failed = Vec::new();
+    for task in tasks {
+        match task.await.expect("task") {
+            Ok(payer) => completed.push(payer),
+            Err(e) => failed.push(e),
+        }
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "{} payments completed, {} failed, in {:.2} s: {:.1} payments/s",
+        completed.len(),
+        failed.len(),
+        elapsed.as_secs_f64(),
+        completed.len() as f64 / elapsed.as_secs_f64()
+    );
+    let mut codes = std::collections::BTreeMap::<String, usize>::new();
+    for e in &failed {
+        *codes
+            .entry(format!(
+                "{}: {}",
+                e.code(),
+                e.to_string().chars().take(160).collect::<String>()
+            ))
+            .or_default() += 1;
+    }
+    println!("failures: {codes:#?}");
+    for e in &failed {
+        // Clean failures only: the node's refusals (with a code), never a broken channel.
+        assert!(
+            matches!(
+                e,
+                spoke_client::Error::Node { .. } | spoke_client::Error::PaymentFailed(_)
+            ),
+            "an unclean failure: {e}"
+        );
+    }
+    assert!(
+        completed.len() >= PAYERS * PER_PAYER * 9 / 10,
+        "most payments complete: {} of {}",
+        completed.len(),
+        PAYERS * PER_PAYER
+    );
+
+    // Value is conserved: the payee got exactly the completed payments, each payer paid exactly its own.
+    let total = amount * U256::from(completed.len());
+    eventually("the payee's balance", Duration::from_secs(30), || async {
+        payee.balance(dai_token).await == total
+    })
+    .await;
+    for payer in &payers {
+        let paid = completed.iter().filter(|a| **a == payer.address()).count();
+        payer.sync().await.expect("sync");
+        assert_eq!(
+            payer.balance(dai_token).await,
+            dai(1) - amount * U256::from(paid),
+            "payer {} paid exactly its completed payments",
+            payer.address()
+        );
+        assert!(
+            payer.channel().await.locks.is_empty(),
+            "no lock left in a payer's channel"
+        );
+    }
+    eventually("the payee's locks", Duration::from_secs(30), || async {
+        payee.sync().await.is_ok() && payee.channel().await.locks.is_empty()
+    })
+    .await;
+    let history = payee.history(500).await.expect("history");
+    let done = history
+        .iter()
+        .filter(|p| p.status == PaymentStatus::Completed)
+        .count();
+    assert_eq!(done, completed.len(), "the node's record agrees");
+}
