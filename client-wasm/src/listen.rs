@@ -19,6 +19,9 @@ pub(crate) fn spawn(client: Client) {
             }
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(5));
+            if !client.is_alive() {
+                break;
+            }
             // What was pushed while the socket was down waits at /channel/pending.
             if let Err(e) = client.sync().await {
                 tracing::debug!(error = %e, "sync after reconnecting failed");

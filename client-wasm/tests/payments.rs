@@ -122,3 +122,64 @@ async fn a_payment_to_an_offline_user_completes_when_that_user_connects() {
     .await;
     assert_eq!(U256::from(alice.channel().await.locks.len()), U256::ZERO);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payer_who_goes_offline_is_resolved_when_back_and_the_preimage_is_revealed_meanwhile() {
+    let sys = System::start_with_args(
+        10,
+        &["--reveal-after=1".into(), "--collateral-wait=20".into()],
+    )
+    .await;
+    let dai_token = sys.deployment.dai;
+    {
+        let bob = sys.client(2).await;
+        bob.request_collateral(dai_token).await.expect("collateral");
+        eventually(
+            "collateral in Bob's channel",
+            Duration::from_secs(20),
+            || async {
+                bob.channel()
+                    .await
+                    .balances
+                    .iter()
+                    .any(|b| b.node >= dai(10))
+            },
+        )
+        .await;
+    }
+    let alice = sys.client(1).await;
+    sys.fund(&alice, 1, dai(20)).await;
+    // Bob is away, so the payment waits at the node; then Alice goes away too.
+    let id = alice
+        .pay(sys.secret_address(2), dai_token, dai(4))
+        .await
+        .expect("pay");
+    drop(alice);
+    let bob = sys.client(2).await;
+    eventually("Bob paid", Duration::from_secs(20), || async {
+        bob.balance(dai_token).await == dai(4)
+    })
+    .await;
+    let hashlock = bob
+        .history(10)
+        .await
+        .expect("history")
+        .into_iter()
+        .find(|p| p.id == id)
+        .expect("the payment")
+        .hashlock;
+    eventually(
+        "the preimage in the registry",
+        Duration::from_secs(20),
+        || async { sys.revealed_at(hashlock).await != U256::ZERO },
+    )
+    .await;
+
+    let alice = sys.client(1).await;
+    alice
+        .wait_payment(id, Duration::from_secs(20))
+        .await
+        .expect("resolved off chain when Alice is back");
+    assert_eq!(alice.balance(dai_token).await, dai(16));
+    assert!(alice.channel().await.locks.is_empty());
+}

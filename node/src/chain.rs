@@ -4,12 +4,23 @@
 use alloy::{
     eips::BlockId,
     providers::{DynProvider, Provider},
+    rpc::types::Filter,
+    sol_types::SolEvent,
 };
 use async_trait::async_trait;
 use spoke_contracts::bindings::ChannelManager;
 use spoke_protocol::{Address, Side, B256, U256};
 
 use crate::{Error, Result};
+
+/// A ChannelManager event the node acts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChainEvent {
+    /// A preimage entered the registry: every lock under its hashlock can be resolved.
+    Revealed { hashlock: B256, preimage: B256 },
+    /// A channel entered a dispute.
+    Disputed { channel_id: B256, nonce: u64 },
+}
 
 #[async_trait]
 pub trait Chain: Send + Sync {
@@ -19,6 +30,12 @@ pub trait Chain: Send + Sync {
     /// `side`'s cumulative deposit of `asset` into the channel, as of the confirmed block.
     async fn confirmed_deposit(&self, channel_id: B256, asset: Address, side: Side)
         -> Result<U256>;
+
+    /// The newest block number.
+    async fn head(&self) -> Result<u64>;
+
+    /// What the ChannelManager logged in blocks `from..=to` that the node acts on.
+    async fn events(&self, from: u64, to: u64) -> Result<Vec<ChainEvent>>;
 
     /// When the preimage of `hashlock` was first revealed in the contract's registry (block time), or 0. Read at
     /// the chain's head: a reveal counts for the node as soon as it is seen.
@@ -79,6 +96,46 @@ impl Chain for RpcChain {
             Side::User => ledger.depositUser,
             Side::Node => ledger.depositNode,
         }))
+    }
+
+    async fn head(&self) -> Result<u64> {
+        self.manager
+            .provider()
+            .get_block_number()
+            .await
+            .map_err(|e| Error::Chain(e.to_string()))
+    }
+
+    async fn events(&self, from: u64, to: u64) -> Result<Vec<ChainEvent>> {
+        let filter = Filter::new()
+            .address(*self.manager.address())
+            .from_block(from)
+            .to_block(to)
+            .event_signature(vec![
+                ChannelManager::Revealed::SIGNATURE_HASH,
+                ChannelManager::Disputed::SIGNATURE_HASH,
+            ]);
+        let logs = self
+            .manager
+            .provider()
+            .get_logs(&filter)
+            .await
+            .map_err(|e| Error::Chain(e.to_string()))?;
+        let mut events = Vec::with_capacity(logs.len());
+        for log in logs {
+            if let Ok(e) = log.log_decode::<ChannelManager::Revealed>() {
+                events.push(ChainEvent::Revealed {
+                    hashlock: e.inner.hashlock,
+                    preimage: e.inner.preimage,
+                });
+            } else if let Ok(e) = log.log_decode::<ChannelManager::Disputed>() {
+                events.push(ChainEvent::Disputed {
+                    channel_id: e.inner.channelId,
+                    nonce: e.inner.nonce,
+                });
+            }
+        }
+        Ok(events)
     }
 
     async fn revealed_at(&self, hashlock: B256) -> Result<u64> {

@@ -90,6 +90,13 @@ pub struct Config {
     /// Most collateral deposits in flight at once, across all channels.
     #[arg(long, env = "SPOKE_COLLATERAL_MAX_IN_FLIGHT", default_value_t = 32)]
     pub collateral_max_in_flight: usize,
+    /// Seconds the node waits for a payer to countersign the resolve of its lock before it reveals the preimage
+    /// in the contract's registry.
+    #[arg(long, env = "SPOKE_REVEAL_AFTER", default_value_t = 60)]
+    pub reveal_after: u64,
+    /// Milliseconds between two passes of the background work (chain events, reveals, timeouts).
+    #[arg(long, env = "SPOKE_WATCH_INTERVAL_MS", default_value_t = 1000)]
+    pub watch_interval_ms: u64,
     /// A folder of static files (the card) to serve at `/`, behind the API's routes.
     #[arg(long, env = "SPOKE_WWW_DIR")]
     pub www_dir: Option<PathBuf>,

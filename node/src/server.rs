@@ -52,9 +52,12 @@ pub async fn build_state(config: &Config) -> Result<AppState> {
             config.channel_manager,
         )?),
         collateral: Arc::new(config.collateral_policy()?),
+        reveal_after: std::time::Duration::from_secs(config.reveal_after),
+        watch_interval: std::time::Duration::from_millis(config.watch_interval_ms.max(10)),
     };
     // Collateral deposits cut off by the last stop are waited for, or judged by the chain.
     crate::api::collateral::resume(&state).await?;
+    crate::api::watch::spawn(state.clone());
     Ok(state)
 }
 

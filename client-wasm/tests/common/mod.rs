@@ -41,6 +41,11 @@ impl System {
 
     /// [`System::start`] with `accounts` funded anvil accounts (account 0 is the node).
     pub async fn start_with(collateral_wait: u64, accounts: usize) -> System {
+        System::start_with_args(accounts, &[format!("--collateral-wait={collateral_wait}")]).await
+    }
+
+    /// The system with `accounts` funded anvil accounts and extra `spoke-node` flags.
+    pub async fn start_with_args(accounts: usize, extra: &[String]) -> System {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(
                 tracing_subscriber::EnvFilter::try_from_default_env()
@@ -77,24 +82,28 @@ impl System {
             .await
             .expect("port");
         let address = listener.local_addr().expect("address");
-        let config = Config::try_parse_from([
-            "spoke-node".to_string(),
-            format!("--listen={address}"),
-            format!("--domain={address}"),
-            format!("--chain-id={}", anvil.chain_id()),
-            format!("--rpc-url={}", anvil.endpoint()),
-            format!("--channel-manager={}", deployment.channel_manager),
-            format!("--token={}", deployment.dai),
-            format!("--node-key-file={}", key_file.display()),
-            format!(
-                "--database-url=sqlite://{}",
-                dir.path().join("node.db").display()
-            ),
-            "--confirmations=0".into(),
-            format!("--collateral-floor={}", dai(10)),
-            format!("--collateral-ceiling={}", dai(170)),
-            format!("--collateral-wait={collateral_wait}"),
-        ])
+        let config = Config::try_parse_from(
+            [
+                "spoke-node".to_string(),
+                format!("--listen={address}"),
+                format!("--domain={address}"),
+                format!("--chain-id={}", anvil.chain_id()),
+                format!("--rpc-url={}", anvil.endpoint()),
+                format!("--channel-manager={}", deployment.channel_manager),
+                format!("--token={}", deployment.dai),
+                format!("--node-key-file={}", key_file.display()),
+                format!(
+                    "--database-url=sqlite://{}",
+                    dir.path().join("node.db").display()
+                ),
+                "--confirmations=0".into(),
+                format!("--collateral-floor={}", dai(10)),
+                format!("--collateral-ceiling={}", dai(170)),
+                "--watch-interval-ms=200".into(),
+            ]
+            .into_iter()
+            .chain(extra.iter().cloned()),
+        )
         .expect("config");
         let state = server::build_state(&config).await.expect("node");
         let router = app(state).expect("router");
@@ -155,6 +164,20 @@ impl System {
             .balance(owner, self.deployment.dai)
             .await
             .expect("balance")
+    }
+
+    /// When the registry first saw the preimage of `hashlock` (0: never).
+    pub async fn revealed_at(&self, hashlock: B256) -> U256 {
+        let provider = http_provider(
+            self.anvil.endpoint().as_str(),
+            PrivateKeySigner::from(self.anvil.keys()[0].clone()),
+        )
+        .expect("provider");
+        spoke_contracts::bindings::ChannelManager::new(self.deployment.channel_manager, provider)
+            .revealedAt(hashlock)
+            .call()
+            .await
+            .expect("revealedAt")
     }
 
     pub async fn block_number(&self) -> u64 {

@@ -165,6 +165,7 @@ pub(super) async fn accept_user_proposal(
     })?;
     let params = state.params(user, record.epoch);
     let _guard = state.hub.lock(record.channel_id).await;
+    refuse_if_frozen(state, record.channel_id).await?;
 
     let latest = state
         .store
@@ -286,6 +287,18 @@ pub(super) async fn accept_user_proposal(
         drive,
         payment: effects.payment,
     })
+}
+
+/// A channel in dispute takes no more updates: the chain decides it now.
+pub(super) async fn refuse_if_frozen(state: &AppState, channel_id: B256) -> Result<(), ApiError> {
+    if state.store.is_frozen(channel_id).await? {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "CHANNEL_FROZEN",
+            "the channel is in a dispute on chain: it takes no more updates",
+        ));
+    }
+    Ok(())
 }
 
 /// The answer already given to `proposal`, if `stored` is that very proposal with the node's signature.

@@ -6,6 +6,7 @@ pub mod collateral;
 mod error;
 mod payments;
 mod route;
+pub mod watch;
 mod ws;
 
 use std::{
@@ -54,6 +55,11 @@ pub struct AppState {
     /// The node's one transaction sender.
     pub tx: Arc<TxSender>,
     pub collateral: Arc<collateral::CollateralPolicy>,
+    /// How long the node waits for a payer to countersign the resolve of its lock before it reveals the preimage
+    /// in the registry.
+    pub reveal_after: std::time::Duration,
+    /// How often the background work runs (chain events, reveals, timeouts).
+    pub watch_interval: std::time::Duration,
 }
 
 impl std::fmt::Debug for AppState {

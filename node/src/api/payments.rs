@@ -18,7 +18,7 @@ use spoke_protocol::{
 
 use super::{
     auth::User,
-    channel::{accept_user_proposal, refused},
+    channel::{accept_user_proposal, refuse_if_frozen, refused},
     collateral,
     error::ApiJson,
     now, route, ApiError, AppState,
@@ -185,6 +185,7 @@ pub async fn countersign(
     let params = state.params(user.0, record.epoch);
     let (payment, drive) = {
         let _guard = state.hub.lock(record.channel_id).await;
+        refuse_if_frozen(&state, record.channel_id).await?;
         let stored = state
             .store
             .update_at(record.channel_id, request.nonce)

@@ -96,6 +96,9 @@ async fn drive_one(state: &AppState, channel_id: B256, listening: bool) -> Resul
         let Some(latest) = state.store.latest(channel_id).await? else {
             return Ok(ready);
         };
+        if state.store.is_frozen(channel_id).await? {
+            return Ok(ready);
+        }
         if latest.awaits_user() {
             // One proposal at a time: the next waits for the user's countersignature.
             return Ok(ready);

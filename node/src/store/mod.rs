@@ -282,6 +282,21 @@ pub trait Store: Send + Sync {
     /// Collateral deposits in flight: for one channel, or all of them.
     async fn collateral(&self, channel_id: Option<B256>) -> Result<Vec<CollateralDeposit>>;
 
+    /// Payments under `hashlock` (a preimage seen on chain settles all of them).
+    async fn payments_by_hashlock(&self, hashlock: B256) -> Result<Vec<Payment>>;
+
+    /// Freezes a channel: a dispute was seen. Idempotent.
+    async fn freeze(&self, channel_id: B256) -> Result<()>;
+
+    /// Whether a channel is frozen.
+    async fn is_frozen(&self, channel_id: B256) -> Result<bool>;
+
+    /// The block the chain watcher has read up to under `name`.
+    async fn cursor(&self, name: &str) -> Result<Option<u64>>;
+
+    /// Moves the chain watcher's cursor.
+    async fn set_cursor(&self, name: &str, block: u64) -> Result<()>;
+
     /// Records the public key `user` signs with (33 bytes, compressed). The same key again changes nothing.
     async fn set_user_key(&self, user: Address, key: &[u8; 33]) -> Result<()>;
 

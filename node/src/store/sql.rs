@@ -626,6 +626,59 @@ impl Store for SqlStore {
         rows.iter().map(channel_from_row).collect()
     }
 
+    async fn payments_by_hashlock(&self, hashlock: B256) -> Result<Vec<Payment>> {
+        let sql = concat!(
+            "SELECT ",
+            payment_columns!(),
+            " FROM payments WHERE hashlock = $1 ORDER BY created_at, id"
+        );
+        let rows = sqlx::query(sql)
+            .bind(key(&hashlock))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(payment_from_row).collect()
+    }
+
+    async fn freeze(&self, channel_id: B256) -> Result<()> {
+        sqlx::query("UPDATE channels SET frozen = 1 WHERE channel_id = $1")
+            .bind(key(&channel_id))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn is_frozen(&self, channel_id: B256) -> Result<bool> {
+        let row = sqlx::query("SELECT frozen FROM channels WHERE channel_id = $1")
+            .bind(key(&channel_id))
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(row) => row.try_get::<i64, _>("frozen")? != 0,
+            None => false,
+        })
+    }
+
+    async fn cursor(&self, name: &str) -> Result<Option<u64>> {
+        let row = sqlx::query("SELECT block FROM chain_cursor WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| from_db_int(r.try_get("block")?, "a block number"))
+            .transpose()
+    }
+
+    async fn set_cursor(&self, name: &str, block: u64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO chain_cursor (name, block) VALUES ($1, $2) \
+             ON CONFLICT (name) DO UPDATE SET block = excluded.block",
+        )
+        .bind(name)
+        .bind(db_int(block)?)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     async fn begin_collateral(&self, d: &CollateralDeposit) -> Result<bool> {
         let done = sqlx::query(
             "INSERT INTO collateral (channel_id, asset, amount, tx_hash, status, created_at) \

@@ -96,6 +96,8 @@ impl Node {
                 max_in_flight: 8,
                 confirmations: 1,
             }),
+            reveal_after: std::time::Duration::from_secs(60),
+            watch_interval: std::time::Duration::from_secs(1),
         };
         let router = app(state.clone()).expect("router");
         Node {
