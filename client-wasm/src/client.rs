@@ -14,11 +14,14 @@ use std::{
 
 use spoke_protocol::{
     accept_proposal, check_signed_state, commitment_digest, decrypt_preimage, encrypt_preimage,
-    key_belongs_to, login_digest, propose, sha256, state_digest, verify,
+    key_belongs_to, link_secrets, login_digest, propose, redemption_digest, sha256, state_digest,
+    verify,
     wire::{
         ChallengeRequest, ChallengeResponse, ChannelResponse, CountersignRequest,
-        CountersignResponse, KeyResponse, LoginRequest, LoginResponse, NodeConfig, NodeEvent,
-        PayRequest, PaymentRecord, PaymentStatus, PendingProposal, ProposeRequest, ProposeResponse,
+        CountersignResponse, CreateLinkRequest, KeyResponse, LoginRequest, LoginResponse,
+        NodeConfig, NodeEvent, PayRequest, PaymentRecord, PaymentStatus, PendingProposal,
+        ProposeRequest, ProposeResponse, QuoteRequest, QuoteResponse, RedeemLinkRequest,
+        RedeemLinkResponse,
     },
     Address, ChannelParams, ChannelState, Context, Lock, Login, PreimageContext, Side,
     SignedCommitment, SignedState, Signer, Update, B256, U256,
@@ -179,7 +182,12 @@ impl Client {
         };
         client.resend_unanswered().await?;
         client.requeue_received().await;
-        client.sync().await?;
+        match client.sync().await {
+            // A proposal this client will not sign does not keep it from connecting: the refusal went out as an
+            // event, and the app decides (a link it has yet to redeem, say, or a dispute).
+            Err(Error::Refused(_)) | Ok(()) => {}
+            Err(e) => return Err(e),
+        }
         client.resolve_received().await?;
         #[cfg(not(target_arch = "wasm32"))]
         crate::listen::spawn(client.clone());
@@ -461,19 +469,27 @@ impl Client {
                     .payment
                     .as_ref()
                     .ok_or("the node's lock comes without its payment")?;
-                let encrypted = payment
-                    .encrypted_preimage
-                    .as_ref()
-                    .ok_or("the node's lock comes without a preimage for it")?;
-                let context = PreimageContext {
-                    hashlock: lock.hashlock,
-                    asset: lock.asset,
-                    amount: lock.amount,
-                    expiry: lock.expiry,
+                let preimage = match &payment.encrypted_preimage {
+                    Some(encrypted) => {
+                        let context = PreimageContext {
+                            hashlock: lock.hashlock,
+                            asset: lock.asset,
+                            amount: lock.amount,
+                            expiry: lock.expiry,
+                        };
+                        decrypt_preimage(&self.shared.secret, encrypted, &context).map_err(|e| {
+                            format!("the preimage does not open this lock ({e}): its amount, asset or expiry differ from what the payer sent")
+                        })?
+                    }
+                    // A link this client is redeeming: it derived the preimage from the link's secret.
+                    None => channel
+                        .snapshot
+                        .link_preimages
+                        .iter()
+                        .find(|(hashlock, _)| *hashlock == lock.hashlock)
+                        .map(|(_, preimage)| *preimage)
+                        .ok_or("the node's lock comes with no preimage and matches no link this client redeems")?,
                 };
-                let preimage = decrypt_preimage(&self.shared.secret, encrypted, &context).map_err(|e| {
-                    format!("the preimage does not open this lock ({e}): its amount, asset or expiry differ from what the payer sent")
-                })?;
                 Ok(Some(Received {
                     lock: lock.clone(),
                     preimage,
@@ -496,14 +512,16 @@ impl Client {
         self.propose_with(update, None).await
     }
 
-    async fn propose_with(
-        &self,
-        update: Update,
-        pay: Option<(Address, u64, spoke_protocol::EncryptedPreimage)>,
-    ) -> Result<ProposeResponse> {
+    async fn propose_with(&self, update: Update, route: Option<Route>) -> Result<ProposeResponse> {
         for _ in 0..64 {
-            match self.propose_once(&update, pay.clone()).await {
-                Err(e) if e.is_node("PENDING_PROPOSAL") || e.is_node("STALE_NONCE") => {
+            match self.propose_once(&update, route.clone()).await {
+                Err(e) if e.is_node("STALE_NONCE") => {
+                    // The node is ahead: an answer to this client was lost (the node stored and countersigned
+                    // a state this client signed). Its double-signed copy carries this client's own signature.
+                    self.resync().await?;
+                    Box::pin(self.sync()).await?;
+                }
+                Err(e) if e.is_node("PENDING_PROPOSAL") => {
                     // Taking the node's proposal may itself propose (a resolve), hence the box.
                     Box::pin(self.sync()).await?;
                 }
@@ -513,11 +531,7 @@ impl Client {
         Err(Error::Timeout("a free nonce in a busy channel"))
     }
 
-    async fn propose_once(
-        &self,
-        update: &Update,
-        pay: Option<(Address, u64, spoke_protocol::EncryptedPreimage)>,
-    ) -> Result<ProposeResponse> {
+    async fn propose_once(&self, update: &Update, route: Option<Route>) -> Result<ProposeResponse> {
         let mut channel = self.shared.channel.lock().await;
         let ctx = Context {
             now: now(),
@@ -538,8 +552,12 @@ impl Client {
                     .sign_digest(&commitment_digest(&channel.params().domain(), c))
             })
             .transpose()?;
-        let sent = match pay {
-            Some((recipient, payee_expiry, encrypted_preimage)) => {
+        let sent = match route.clone() {
+            Some(Route::Pay {
+                recipient,
+                payee_expiry,
+                encrypted_preimage,
+            }) => {
                 self.shared
                     .api
                     .post(
@@ -553,7 +571,23 @@ impl Client {
                     )
                     .await
             }
-            None => {
+            Some(Route::Link {
+                link_address,
+                payee_expiry,
+            }) => {
+                self.shared
+                    .api
+                    .post(
+                        "/links",
+                        &CreateLinkRequest {
+                            proposal: proposal.clone(),
+                            link_address,
+                            payee_expiry,
+                        },
+                    )
+                    .await
+            }
+            None | Some(Route::SubmitWithdrawal) => {
                 self.shared
                     .api
                     .post(
@@ -561,6 +595,7 @@ impl Client {
                         &ProposeRequest {
                             proposal: proposal.clone(),
                             commitment_signature,
+                            submit: matches!(route, Some(Route::SubmitWithdrawal)),
                         },
                     )
                     .await
@@ -651,6 +686,39 @@ impl Client {
         Ok(())
     }
 
+    /// Adopts the node's newest double-signed state when it is newer than this client's copy and both signatures
+    /// on it check out (this client's own among them). Returns whether it moved.
+    pub async fn resync(&self) -> Result<bool> {
+        let remote: ChannelResponse = self.shared.api.get("/channel/restore").await?;
+        let mut channel = self.shared.channel.lock().await;
+        if remote.params != *channel.params() {
+            return Err(Error::Refused(
+                "the node restores a channel with other parameters".into(),
+            ));
+        }
+        let Some(latest) = remote.latest else {
+            return Ok(false);
+        };
+        if latest.state.nonce <= channel.state.nonce {
+            return Ok(false);
+        }
+        check_signed_state(&latest, channel.params()).map_err(|e| {
+            Error::Refused(format!(
+                "the node's copy of the channel does not check out: {e}"
+            ))
+        })?;
+        let mut snapshot = channel.snapshot.clone();
+        snapshot.latest = Some(latest.clone());
+        snapshot.unanswered = None;
+        self.shared.store.save(&snapshot)?;
+        channel.snapshot = snapshot;
+        channel.state = latest.state;
+        let nonce = channel.state.nonce;
+        drop(channel);
+        self.emit(ClientEvent::StateChanged { nonce });
+        Ok(true)
+    }
+
     /// Counts `amount` more of the user's confirmed on-chain deposit into the balance. The node refuses with
     /// `DEPOSIT_NOT_CONFIRMED` until the chain shows it final.
     pub async fn count_deposit(&self, asset: Address, amount: U256) -> Result<ProposeResponse> {
@@ -720,7 +788,11 @@ impl Client {
         let response = self
             .propose_with(
                 Update::CreateLock { lock },
-                Some((recipient, payee_expiry, encrypted)),
+                Some(Route::Pay {
+                    recipient,
+                    payee_expiry,
+                    encrypted_preimage: encrypted,
+                }),
             )
             .await?;
         response
@@ -768,6 +840,153 @@ impl Client {
         Ok(answer.needs_collateral)
     }
 
+    /// Pays `amount` of `asset` into a link: whoever holds the returned secret can redeem it
+    /// ([`Client::redeem_link`]) until it expires back to this client. Returns the secret and the payment id.
+    pub async fn create_link(&self, asset: Address, amount: U256) -> Result<(B256, B256)> {
+        let secret = random_b256()?;
+        let secrets = link_secrets(&secret)?;
+        let link_address = Signer::from_bytes(&secrets.link_key)?.address();
+        let timing = self.shared.node_config.timing;
+        let now = now();
+        let payee_expiry = now + self.shared.config.payee_lock_seconds;
+        let lock = Lock {
+            id: random_b256()?,
+            asset,
+            amount,
+            sender: Side::User,
+            hashlock: sha256(secrets.preimage),
+            expiry: payee_expiry + timing.expiry_delta + timing.safety_margin,
+        };
+        let response = self
+            .propose_with(
+                Update::CreateLock { lock },
+                Some(Route::Link {
+                    link_address,
+                    payee_expiry,
+                }),
+            )
+            .await?;
+        let id = response
+            .payment_id
+            .ok_or_else(|| Error::BadAnswer("the node did not name the payment".into()))?;
+        Ok((secret, id))
+    }
+
+    /// Redeems a link into this client's channel: proves the link key to the node, takes the node's lock, then
+    /// reveals the preimage by resolving it. Returns once the amount is in this client's balance.
+    pub async fn redeem_link(&self, secret: B256, timeout: Duration) -> Result<RedeemLinkResponse> {
+        let secrets = link_secrets(&secret)?;
+        let hashlock = sha256(secrets.preimage);
+        let (domain, channel_id) = {
+            let mut channel = self.shared.channel.lock().await;
+            let mut snapshot = channel.snapshot.clone();
+            if !snapshot.link_preimages.iter().any(|(h, _)| *h == hashlock) {
+                snapshot.link_preimages.push((hashlock, secrets.preimage));
+                self.shared.store.save(&snapshot)?;
+                channel.snapshot = snapshot;
+            }
+            (channel.params().domain(), channel.state.channel_id)
+        };
+        let link_key = Signer::from_bytes(&secrets.link_key)?;
+        let signature = link_key.sign_digest(&redemption_digest(&domain, hashlock, channel_id))?;
+        let answer: RedeemLinkResponse = self
+            .shared
+            .api
+            .post(
+                "/links/redeem",
+                &RedeemLinkRequest {
+                    hashlock,
+                    signature,
+                },
+            )
+            .await?;
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            self.sync().await?;
+            self.resolve_received().await?;
+            let record: PaymentRecord = self
+                .shared
+                .api
+                .get(&format!("/payments/{:#x}", answer.payment_id))
+                .await?;
+            if matches!(
+                record.status,
+                PaymentStatus::Resolved | PaymentStatus::Completed
+            ) {
+                return Ok(answer);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(Error::Timeout("the link's payment"));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Asks the node for a quote: `sell_amount` of `sell_asset` for some `buy_asset`.
+    pub async fn quote(
+        &self,
+        sell_asset: Address,
+        sell_amount: U256,
+        buy_asset: Address,
+    ) -> Result<QuoteResponse> {
+        self.shared
+            .api
+            .post(
+                "/exchange/quote",
+                &QuoteRequest {
+                    sell_asset,
+                    sell_amount,
+                    buy_asset,
+                },
+            )
+            .await
+    }
+
+    /// Trades at `quote` if it is what was asked for and buys at least `min_buy`; the validator checks the
+    /// node's signature, the expiry and the balances.
+    pub async fn execute_quote(
+        &self,
+        quote: QuoteResponse,
+        asked: (Address, U256, Address),
+        min_buy: U256,
+    ) -> Result<ProposeResponse> {
+        let q = &quote.quote;
+        let (sell_asset, sell_amount, buy_asset) = asked;
+        if (q.sell_asset, q.sell_amount, q.buy_asset) != (sell_asset, sell_amount, buy_asset) {
+            return Err(self.refuse(format!(
+                "the node quoted selling {} of {} for {}, not {sell_amount} of {sell_asset} for {buy_asset}",
+                q.sell_amount, q.sell_asset, q.buy_asset
+            )));
+        }
+        if q.buy_amount < min_buy {
+            return Err(self.refuse(format!(
+                "the quote buys {} of {buy_asset}, less than the {min_buy} asked for",
+                q.buy_amount
+            )));
+        }
+        self.propose(Update::Exchange {
+            quote: quote.quote,
+            node_signature: quote.node_signature,
+        })
+        .await
+    }
+
+    /// Sells `sell_amount` of `sell_asset` for at least `min_buy` of `buy_asset` at the node's quote. Returns the
+    /// amount bought.
+    pub async fn exchange(
+        &self,
+        sell_asset: Address,
+        sell_amount: U256,
+        buy_asset: Address,
+        min_buy: U256,
+    ) -> Result<U256> {
+        let quote = self.quote(sell_asset, sell_amount, buy_asset).await?;
+        let bought = quote.quote.buy_amount;
+        self.execute_quote(quote, (sell_asset, sell_amount, buy_asset), min_buy)
+            .await?;
+        Ok(bought)
+    }
+
     /// Waits until the payment ends; a failed payment (its lock went back) is [`Error::PaymentFailed`]. Listens
     /// for the node's payment events, and asks the node now and then in case an event was missed.
     pub async fn wait_payment(&self, id: B256, timeout: Duration) -> Result<()> {
@@ -811,21 +1030,29 @@ impl Client {
     }
 
     /// Moves `amount` of `asset` out of the channel for `recipient`: the withdrawal state and its commitment,
-    /// both co-signed. The commitment is then executable on chain ([`crate::EthChain::withdraw`]).
+    /// both co-signed. With `node_submits`, the node sends the commitment to the chain and pays the gas (the
+    /// answer carries its transaction); else the caller sends it ([`crate::EthChain::withdraw`]). Either way the
+    /// commitment is kept, so it can be sent again.
     pub async fn withdraw(
         &self,
         asset: Address,
         amount: U256,
         recipient: Address,
-    ) -> Result<SignedCommitment> {
-        self.propose(Update::Withdraw {
-            asset,
-            side: Side::User,
-            amount,
-            recipient,
-        })
-        .await?;
-        self.shared
+        node_submits: bool,
+    ) -> Result<Withdrawal> {
+        let response = self
+            .propose_with(
+                Update::Withdraw {
+                    asset,
+                    side: Side::User,
+                    amount,
+                    recipient,
+                },
+                node_submits.then_some(Route::SubmitWithdrawal),
+            )
+            .await?;
+        let commitment = self
+            .shared
             .channel
             .lock()
             .await
@@ -833,7 +1060,11 @@ impl Client {
             .commitments
             .last()
             .cloned()
-            .ok_or_else(|| Error::BadAnswer("the node did not co-sign the commitment".into()))
+            .ok_or_else(|| Error::BadAnswer("the node did not co-sign the commitment".into()))?;
+        Ok(Withdrawal {
+            commitment,
+            tx: response.withdrawal_tx,
+        })
     }
 
     pub(crate) fn handle_event(&self, event: NodeEvent) {
@@ -851,6 +1082,29 @@ impl Client {
             }
         }
     }
+}
+
+/// A co-signed withdrawal, and the node's transaction when it sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Withdrawal {
+    pub commitment: SignedCommitment,
+    pub tx: Option<B256>,
+}
+
+/// Where an update goes besides `/channel/propose`: a payment to a user, a link, a withdrawal the node submits.
+#[derive(Debug, Clone)]
+enum Route {
+    Pay {
+        recipient: Address,
+        payee_expiry: u64,
+        encrypted_preimage: spoke_protocol::EncryptedPreimage,
+    },
+    Link {
+        link_address: Address,
+        payee_expiry: u64,
+    },
+    /// A withdrawal the node sends to the chain itself.
+    SubmitWithdrawal,
 }
 
 /// A lock paid to this client, with the preimage that claims it.
@@ -936,6 +1190,7 @@ fn reconcile(
         unanswered: None,
         commitments: Vec::new(),
         preimages: Vec::new(),
+        link_preimages: Vec::new(),
     });
     let local_nonce = snapshot.latest.as_ref().map_or(0, |s| s.state.nonce);
     if let Some(remote) = setup.latest {

@@ -17,7 +17,7 @@ mod chain;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub use chain::EthChain;
-pub use client::{Balance, ChannelView, Client, ClientConfig, ClientEvent};
+pub use client::{Balance, ChannelView, Client, ClientConfig, ClientEvent, Withdrawal};
 pub use error::{Error, Result};
 pub use node::NodeApi;
 pub use store::{FileStore, Snapshot, StateStore};

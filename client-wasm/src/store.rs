@@ -25,6 +25,9 @@ pub struct Snapshot {
     /// Preimages of locks paid to this client, by lock id: what it reveals on chain if the node stops answering.
     #[serde(default)]
     pub preimages: Vec<(B256, B256)>,
+    /// Preimages of links this client is redeeming, by hashlock: the node's lock to it carries none.
+    #[serde(default)]
+    pub link_preimages: Vec<(B256, B256)>,
 }
 
 /// Where a [`Snapshot`] lives. `save` returns once the snapshot is durable.
@@ -105,6 +108,7 @@ mod tests {
             unanswered: None,
             commitments: vec![],
             preimages: vec![(B256::repeat_byte(4), B256::repeat_byte(5))],
+            link_preimages: vec![],
         };
         store.save(&snapshot).expect("save");
         assert_eq!(store.load().expect("load"), Some(snapshot));

@@ -5,8 +5,15 @@ mod common;
 use std::time::Duration;
 
 use common::{dai, eventually, System};
-use spoke_client::ClientEvent;
-use spoke_protocol::U256;
+use spoke_client::{ClientEvent, NodeApi};
+use spoke_protocol::{
+    link_secrets, login_digest, redemption_digest, sha256,
+    wire::{
+        ChallengeRequest, ChallengeResponse, LoginRequest, LoginResponse, PendingProposal,
+        RedeemLinkRequest, RedeemLinkResponse,
+    },
+    Address, Side, Signer, Update, B256, U256,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_users_pay_each_other_in_both_directions_and_one_withdraws() {
@@ -63,13 +70,31 @@ async fn two_users_pay_each_other_in_both_directions_and_one_withdraws() {
 
     // Withdraw to a fresh address; the chain pays it.
     let to = spoke_protocol::Address::repeat_byte(0x77);
-    let commitment = bob.withdraw(dai_token, dai(3), to).await.expect("withdraw");
+    let withdrawal = bob
+        .withdraw(dai_token, dai(3), to, false)
+        .await
+        .expect("withdraw");
+    assert_eq!(withdrawal.tx, None);
     sys.chain(2)
-        .withdraw(&bob.params().await, &commitment)
+        .withdraw(&bob.params().await, &withdrawal.commitment)
         .await
         .expect("executed");
     assert_eq!(sys.chain_balance(to).await, dai(3));
     assert_eq!(bob.balance(dai_token).await, dai(50));
+
+    // Or the node sends it, and pays the gas.
+    let withdrawal = bob
+        .withdraw(dai_token, dai(2), to, true)
+        .await
+        .expect("withdraw through the node");
+    assert!(withdrawal.tx.is_some(), "the node sent it");
+    eventually(
+        "the node's withdrawal on chain",
+        Duration::from_secs(20),
+        || async { sys.chain_balance(to).await == dai(5) },
+    )
+    .await;
+    assert_eq!(bob.balance(dai_token).await, dai(48));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -125,10 +150,9 @@ async fn a_payment_to_an_offline_user_completes_when_that_user_connects() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_payer_who_goes_offline_is_resolved_when_back_and_the_preimage_is_revealed_meanwhile() {
-    let sys = System::start_with_args(
-        10,
-        &["--reveal-after=1".into(), "--collateral-wait=20".into()],
-    )
+    let sys = System::start_with_args(10, |_| {
+        vec!["--reveal-after=1".into(), "--collateral-wait=20".into()]
+    })
     .await;
     let dai_token = sys.deployment.dai;
     {
@@ -182,4 +206,189 @@ async fn a_payer_who_goes_offline_is_resolved_when_back_and_the_preimage_is_reve
         .expect("resolved off chain when Alice is back");
     assert_eq!(alice.balance(dai_token).await, dai(16));
     assert!(alice.channel().await.locks.is_empty());
+}
+
+/// A node API session for `secret` without a client: to look at the node between the steps a client takes.
+async fn raw_session(sys: &System, secret: B256) -> NodeApi {
+    let signer = Signer::from_bytes(&secret).expect("key");
+    let mut api = NodeApi::new(&sys.node_url);
+    let challenge: ChallengeResponse = api
+        .post(
+            "/auth/challenge",
+            &ChallengeRequest {
+                address: signer.address(),
+            },
+        )
+        .await
+        .expect("challenge");
+    let signature = signer
+        .sign_digest(&login_digest(&challenge.message))
+        .expect("sign");
+    let login: LoginResponse = api
+        .post(
+            "/auth/login",
+            &LoginRequest {
+                message: challenge.message,
+                signature,
+            },
+        )
+        .await
+        .expect("login");
+    api.set_token(login.token);
+    api
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_is_redeemed_by_a_third_user_and_the_node_locks_before_it_sees_the_preimage() {
+    let sys = System::start(20).await;
+    let dai_token = sys.deployment.dai;
+    let alice = sys.client(1).await;
+    sys.fund(&alice, 1, dai(20)).await;
+    let carol = sys.client(3).await;
+    carol
+        .request_collateral(dai_token)
+        .await
+        .expect("collateral");
+    eventually(
+        "collateral in Carol's channel",
+        Duration::from_secs(20),
+        || async {
+            carol
+                .channel()
+                .await
+                .balances
+                .iter()
+                .any(|b| b.node >= dai(10))
+        },
+    )
+    .await;
+    let carol_params = carol.params().await;
+    drop(carol);
+
+    let (secret, id) = alice.create_link(dai_token, dai(3)).await.expect("link");
+    assert_eq!(alice.balance(dai_token).await, dai(17));
+    let secrets = link_secrets(&secret).expect("secrets");
+    let hashlock = sha256(secrets.preimage);
+
+    // Carol proves the link key, and nothing else: the node locks to her on that alone.
+    let api = raw_session(&sys, sys.secret(3)).await;
+    let digest = redemption_digest(&carol_params.domain(), hashlock, carol_params.channel_id());
+    let signature = Signer::from_bytes(&secrets.link_key)
+        .expect("link key")
+        .sign_digest(&digest)
+        .expect("sign");
+    let redeemed: RedeemLinkResponse = api
+        .post(
+            "/links/redeem",
+            &RedeemLinkRequest {
+                hashlock,
+                signature,
+            },
+        )
+        .await
+        .expect("redeemed");
+    assert_eq!((redeemed.payment_id, redeemed.amount), (id, dai(3)));
+    let pending: Option<PendingProposal> = api.get("/channel/pending").await.expect("pending");
+    let pending = pending.expect("the node's lock to Carol waits for her");
+    match &pending.proposal.update {
+        Update::CreateLock { lock } => {
+            assert_eq!((lock.hashlock, lock.amount), (hashlock, dai(3)));
+            assert_eq!(lock.sender, Side::Node);
+        }
+        other => panic!("expected the node's lock, got {other:?}"),
+    }
+    // A second redeemer is refused: the first valid redemption won.
+    let dave = raw_session(&sys, sys.secret(4)).await;
+    let _: serde_json::Value = dave
+        .post("/channel/setup", &serde_json::json!({}))
+        .await
+        .expect("setup");
+    let err = dave
+        .post::<_, RedeemLinkResponse>(
+            "/links/redeem",
+            &RedeemLinkRequest {
+                hashlock,
+                signature,
+            },
+        )
+        .await
+        .expect_err("a second redemption");
+    assert!(
+        matches!(
+            err.code(),
+            "BAD_SIGNATURE" | "UNKNOWN_LINK" | "LINK_REDEEMED"
+        ),
+        "{err}"
+    );
+
+    // Carol's client takes the lock, then reveals the preimage by resolving it.
+    let carol = sys.client(3).await;
+    carol
+        .redeem_link(secret, Duration::from_secs(20))
+        .await
+        .expect("redeemed into Carol's balance");
+    assert_eq!(carol.balance(dai_token).await, dai(3));
+    alice
+        .wait_payment(id, Duration::from_secs(20))
+        .await
+        .expect("Alice's lock resolved");
+    assert_eq!(alice.balance(dai_token).await, dai(17));
+    assert!(alice.channel().await.locks.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exchange_at_a_quote_and_an_expired_or_reused_quote_is_refused() {
+    // Dai for ETH at 2,000 Dai an ETH, no spread; quotes stand two seconds.
+    let sys = System::start_with_args(10, |d| {
+        vec![
+            "--collateral-wait=20".into(),
+            "--quote-seconds=2".into(),
+            "--exchange-spread-bps=0".into(),
+            format!("--exchange-rate={}:{}=1/2000", d.dai, Address::ZERO),
+        ]
+    })
+    .await;
+    let dai_token = sys.deployment.dai;
+    let eth = Address::ZERO;
+    let alice = sys.client(1).await;
+    sys.fund(&alice, 1, dai(100)).await;
+
+    let bought = alice
+        .exchange(dai_token, dai(20), eth, dai(1) / U256::from(100))
+        .await
+        .expect("exchanged");
+    assert_eq!(bought, dai(1) / U256::from(100), "20 Dai buy 0.01 ETH");
+    assert_eq!(alice.balance(dai_token).await, dai(80));
+    assert_eq!(alice.balance(eth).await, bought);
+
+    // A quote below what the client asks for is not signed.
+    let quote = alice.quote(dai_token, dai(20), eth).await.expect("quote");
+    let err = alice
+        .execute_quote(quote.clone(), (dai_token, dai(20), eth), dai(1))
+        .await
+        .expect_err("too little");
+    assert_eq!(err.code(), "REFUSED", "{err}");
+
+    // The same quote taken twice: the node refuses the second.
+    alice
+        .execute_quote(quote.clone(), (dai_token, dai(20), eth), U256::ZERO)
+        .await
+        .expect("first use");
+    let err = alice
+        .execute_quote(quote, (dai_token, dai(20), eth), U256::ZERO)
+        .await
+        .expect_err("second use");
+    assert_eq!(err.code(), "QUOTE_USED", "{err}");
+
+    // An expired quote is refused (by the client's own validator, before anything is sent).
+    let quote = alice.quote(dai_token, dai(20), eth).await.expect("quote");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let before = alice.export_state().await;
+    let err = alice
+        .execute_quote(quote, (dai_token, dai(20), eth), U256::ZERO)
+        .await
+        .expect_err("expired");
+    assert!(err.to_string().contains("expired"), "{err}");
+    assert_eq!(alice.export_state().await, before, "nothing changed");
+    assert_eq!(alice.balance(dai_token).await, dai(60));
 }

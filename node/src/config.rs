@@ -90,6 +90,27 @@ pub struct Config {
     /// Most collateral deposits in flight at once, across all channels.
     #[arg(long, env = "SPOKE_COLLATERAL_MAX_IN_FLIGHT", default_value_t = 32)]
     pub collateral_max_in_flight: usize,
+    /// An exchange rate, `SELL:BUY=NUMERATOR/DENOMINATOR` in base units (repeatable): selling `x` of SELL buys
+    /// `x × NUMERATOR / DENOMINATOR` of BUY, less the spread.
+    #[arg(
+        long = "exchange-rate",
+        env = "SPOKE_EXCHANGE_RATES",
+        value_delimiter = ','
+    )]
+    pub exchange_rates: Vec<String>,
+    /// The node's exchange margin in basis points.
+    #[arg(long, env = "SPOKE_EXCHANGE_SPREAD_BPS", default_value_t = 30)]
+    pub exchange_spread_bps: u16,
+    /// Seconds an exchange quote stands.
+    #[arg(long, env = "SPOKE_QUOTE_SECONDS", default_value_t = 30)]
+    pub quote_seconds: u64,
+    /// The most one quote sells, in the sold asset's base units (default 1,000 units of an 18-decimal token).
+    #[arg(
+        long,
+        env = "SPOKE_QUOTE_MAX_SELL",
+        default_value = "1000000000000000000000"
+    )]
+    pub quote_max_sell: spoke_protocol::U256,
     /// Seconds the node waits for a payer to countersign the resolve of its lock before it reveals the preimage
     /// in the contract's registry.
     #[arg(long, env = "SPOKE_REVEAL_AFTER", default_value_t = 60)]
@@ -97,6 +118,18 @@ pub struct Config {
     /// Milliseconds between two passes of the background work (chain events, reveals, timeouts).
     #[arg(long, env = "SPOKE_WATCH_INTERVAL_MS", default_value_t = 1000)]
     pub watch_interval_ms: u64,
+    /// The operator's bearer token for the admin API (`/admin/…`) and `/metrics`, at least 16 characters; without
+    /// it the admin API is off. Prefer the environment variable: a flag shows in the process list.
+    #[arg(
+        long,
+        env = "SPOKE_ADMIN_TOKEN",
+        hide_env_values = true,
+        value_parser = crate::api::admin::AdminTokenParser
+    )]
+    pub admin_token: Option<crate::api::admin::AdminToken>,
+    /// Serve `/metrics` without the admin token (for a scraper on a private network).
+    #[arg(long, env = "SPOKE_METRICS_PUBLIC")]
+    pub metrics_public: bool,
     /// A folder of static files (the card) to serve at `/`, behind the API's routes.
     #[arg(long, env = "SPOKE_WWW_DIR")]
     pub www_dir: Option<PathBuf>,
@@ -145,6 +178,16 @@ impl Config {
             wait: std::time::Duration::from_secs(self.collateral_wait),
             max_in_flight: self.collateral_max_in_flight,
             confirmations: self.confirmations,
+        })
+    }
+
+    /// The exchange policy from the flags.
+    pub fn exchange_policy(&self) -> Result<crate::api::exchange::ExchangePolicy> {
+        Ok(crate::api::exchange::ExchangePolicy {
+            rates: crate::api::exchange::ExchangePolicy::parse_rates(&self.exchange_rates)?,
+            quote_ttl: std::time::Duration::from_secs(self.quote_seconds),
+            max_sell: self.quote_max_sell,
+            spread_bps: self.exchange_spread_bps.min(10_000),
         })
     }
 

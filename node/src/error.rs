@@ -44,6 +44,8 @@ pub enum Error {
     Config(String),
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),
+    #[error("quote {0} was already taken")]
+    QuoteTaken(B256),
     #[error("the node refused its own update: {0}")]
     Protocol(#[from] spoke_protocol::Error),
     #[error("{what}: the chain refused the transaction: {reason}")]

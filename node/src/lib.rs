@@ -6,6 +6,7 @@ pub mod config;
 pub mod dev;
 mod error;
 pub mod hub;
+pub mod metrics;
 pub mod server;
 pub mod store;
 pub mod tx;

@@ -54,6 +54,10 @@ pub async fn build_state(config: &Config) -> Result<AppState> {
         collateral: Arc::new(config.collateral_policy()?),
         reveal_after: std::time::Duration::from_secs(config.reveal_after),
         watch_interval: std::time::Duration::from_millis(config.watch_interval_ms.max(10)),
+        exchange: Arc::new(config.exchange_policy()?),
+        admin_token: config.admin_token.clone(),
+        metrics_public: config.metrics_public,
+        metrics: Default::default(),
     };
     // Collateral deposits cut off by the last stop are waited for, or judged by the chain.
     crate::api::collateral::resume(&state).await?;

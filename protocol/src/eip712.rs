@@ -61,6 +61,15 @@ pub mod sol_types {
             uint256 buyAmount;
             uint64 expiry;
         }
+
+        /// A link's redemption: the holder of the link key asks the node to lock the link's payment (by its
+        /// hashlock) to the channel `channelId`, which names the redeemer, the node, the chain, the contract and
+        /// the epoch.
+        #[derive(Debug, Default, PartialEq, Eq)]
+        struct LinkRedemption {
+            bytes32 hashlock;
+            bytes32 channelId;
+        }
     }
 }
 
@@ -160,6 +169,15 @@ pub fn quote_digest(domain: &Eip712Domain, quote: &ExchangeQuote) -> B256 {
     sol_types::ExchangeQuote::from(quote).eip712_signing_hash(domain)
 }
 
+/// The digest a link key signs to redeem the link's payment into the redeemer's channel `channel_id`.
+pub fn redemption_digest(domain: &Eip712Domain, hashlock: B256, channel_id: B256) -> B256 {
+    sol_types::LinkRedemption {
+        hashlock,
+        channelId: channel_id,
+    }
+    .eip712_signing_hash(domain)
+}
+
 /// A lock's Merkle leaf: `keccak256(abi.encode(hashStruct(LockLeaf)))`, hashed twice so that no leaf can pass
 /// for an inner node.
 pub fn lock_leaf(channel_id: B256, lock: &Lock) -> B256 {
@@ -219,6 +237,10 @@ mod tests {
             hex(sol_types::ExchangeQuote::default().eip712_type_hash()),
             "0x31f3c745632c2f6883156470e09b3fd4c5918ec79f1b44fc3f44c001235dc245"
         );
+        assert_eq!(
+            hex(sol_types::LinkRedemption::default().eip712_type_hash()),
+            "0x6b7cf0258354041dc448a21879f3c8533438ad3212498125cce6aba26db0aa08"
+        );
     }
 
     #[test]
@@ -228,6 +250,7 @@ mod tests {
             sol_types::WithdrawCommitment::eip712_type_hash(&Default::default()),
             sol_types::LockLeaf::eip712_type_hash(&Default::default()),
             sol_types::ExchangeQuote::eip712_type_hash(&Default::default()),
+            sol_types::LinkRedemption::eip712_type_hash(&Default::default()),
         ];
         for (i, a) in hashes.iter().enumerate() {
             for b in &hashes[i + 1..] {

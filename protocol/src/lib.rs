@@ -15,8 +15,8 @@ pub mod wire;
 
 pub use apply::{apply, validate, Context};
 pub use eip712::{
-    channel_id, commitment_digest, domain, lock_leaf, quote_digest, sol_types, state_digest,
-    state_struct_hash,
+    channel_id, commitment_digest, domain, lock_leaf, quote_digest, redemption_digest, sol_types,
+    state_digest, state_struct_hash,
 };
 pub use error::{Error, Result};
 pub use login::{login_digest, verify_login, Login};

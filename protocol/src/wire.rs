@@ -78,6 +78,9 @@ pub struct ProposeRequest {
         skip_serializing_if = "Option::is_none"
     )]
     pub commitment_signature: Option<Signature>,
+    /// For a withdrawal: the node sends the co-signed commitment to the chain itself (and pays its gas).
+    #[serde(default, skip_serializing_if = "core::ops::Not::not")]
+    pub submit: bool,
 }
 
 /// The node's countersignature on a user's proposal, given once both signatures are durable.
@@ -97,6 +100,9 @@ pub struct ProposeResponse {
     /// For a lock: the id of the payment it starts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_id: Option<B256>,
+    /// For a withdrawal the node was asked to submit: its transaction, once the chain's RPC accepted it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub withdrawal_tx: Option<B256>,
 }
 
 /// `POST /pay`: the payer's lock to the node and what the node needs to lock to the payee.
@@ -111,6 +117,57 @@ pub struct PayRequest {
     /// The preimage encrypted to the recipient's key, bound to the node's lock (hashlock, amount, asset,
     /// `payee_expiry`).
     pub encrypted_preimage: EncryptedPreimage,
+}
+
+/// `POST /links`: a payment to whoever holds the link's secret. The payer's lock registers the link key's
+/// address; no preimage travels, since the redeemer derives it from the secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateLinkRequest {
+    /// The payer's `createLock`.
+    pub proposal: Proposal,
+    /// The address of the link key.
+    pub link_address: Address,
+    /// The expiry of the node's lock to the redeemer.
+    pub payee_expiry: u64,
+}
+
+/// `POST /links/redeem`: the redeemer's claim, signed by the link key (EIP-712 `LinkRedemption` of the
+/// hashlock and the redeemer's channel id). The node locks to the redeemer; only then does the redeemer reveal the
+/// preimage, by resolving that lock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RedeemLinkRequest {
+    pub hashlock: B256,
+    #[serde(with = "crate::signing::signature_hex")]
+    pub signature: Signature,
+}
+
+/// The answer to [`RedeemLinkRequest`]: the payment now locked to the redeemer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RedeemLinkResponse {
+    pub payment_id: B256,
+    pub asset: Address,
+    pub amount: U256,
+}
+
+/// `POST /exchange/quote`: what the user wants to sell and buy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct QuoteRequest {
+    pub sell_asset: Address,
+    pub sell_amount: U256,
+    pub buy_asset: Address,
+}
+
+/// The node's signed quote; the user executes it with an `exchange` update before its expiry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QuoteResponse {
+    pub quote: crate::state::ExchangeQuote,
+    #[serde(with = "crate::signing::signature_hex")]
+    pub node_signature: Signature,
 }
 
 /// `POST /channel/countersign`: the user's signature on the node's pending proposal.

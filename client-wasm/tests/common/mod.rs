@@ -41,11 +41,17 @@ impl System {
 
     /// [`System::start`] with `accounts` funded anvil accounts (account 0 is the node).
     pub async fn start_with(collateral_wait: u64, accounts: usize) -> System {
-        System::start_with_args(accounts, &[format!("--collateral-wait={collateral_wait}")]).await
+        System::start_with_args(accounts, |_| {
+            vec![format!("--collateral-wait={collateral_wait}")]
+        })
+        .await
     }
 
     /// The system with `accounts` funded anvil accounts and extra `spoke-node` flags.
-    pub async fn start_with_args(accounts: usize, extra: &[String]) -> System {
+    pub async fn start_with_args(
+        accounts: usize,
+        extra: impl FnOnce(&Deployment) -> Vec<String>,
+    ) -> System {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(
                 tracing_subscriber::EnvFilter::try_from_default_env()
@@ -102,7 +108,7 @@ impl System {
                 "--watch-interval-ms=200".into(),
             ]
             .into_iter()
-            .chain(extra.iter().cloned()),
+            .chain(extra(&deployment)),
         )
         .expect("config");
         let state = server::build_state(&config).await.expect("node");

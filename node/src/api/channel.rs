@@ -5,8 +5,8 @@ use axum::{extract::State, http::StatusCode, Json};
 use spoke_protocol::{
     accept_proposal, commitment_digest, verify,
     wire::{ChannelResponse, ProposeRequest, ProposeResponse},
-    Address, ChannelState, Context, Error as Protocol, Proposal, Side, Signature, SignedState,
-    Update, B256,
+    Address, ChannelState, Context, Error as Protocol, Proposal, Side, Signature, SignedCommitment,
+    SignedState, Update, B256,
 };
 
 use super::{auth::User, error::ApiJson, now, route, ApiError, AppState};
@@ -71,6 +71,7 @@ pub async fn propose(
             "a lock is a payment: send it to POST /pay with its recipient",
         ));
     }
+    let submit = request.submit;
     let done = accept_user_proposal(
         &state,
         user.0,
@@ -79,7 +80,17 @@ pub async fn propose(
         None,
     )
     .await?;
-    Ok(Json(done.finish(&state).await))
+    let withdrawal = done.withdrawal.clone();
+    let mut response = done.finish(&state).await;
+    if let (true, Some((epoch, signed))) = (submit, withdrawal) {
+        // The state and both commitment signatures are durable; the chain is asked only now. If it refuses, the
+        // user still has the commitment and may send it.
+        match state.tx.withdraw(user.0, epoch, &signed).await {
+            Ok(hash) => response.withdrawal_tx = Some(hash),
+            Err(e) => tracing::warn!(error = %e, "submitting a user's withdrawal failed"),
+        }
+    }
+    Ok(Json(response))
 }
 
 /// `POST /payments/resolve`: the payee's `resolveLock` of the node's lock, with the preimage. The same pipeline as
@@ -134,6 +145,8 @@ pub(super) struct AcceptedUpdate {
     drive: Vec<B256>,
     /// A payment whose status changed.
     payment: Option<Payment>,
+    /// For a withdrawal: the channel's epoch and the co-signed commitment.
+    withdrawal: Option<(u64, SignedCommitment)>,
 }
 
 impl AcceptedUpdate {
@@ -184,10 +197,12 @@ pub(super) async fn accept_user_proposal(
                 .await?
         };
         if let Some(response) = stored.and_then(|stored| stored_answer(stored, &proposal)) {
+            let withdrawal = stored_withdrawal(state, record.channel_id, proposal.nonce).await?;
             return Ok(AcceptedUpdate {
                 response,
                 drive: Vec::new(),
                 payment: None,
+                withdrawal: withdrawal.map(|w| (record.epoch, w)),
             });
         }
     }
@@ -258,8 +273,17 @@ pub(super) async fn accept_user_proposal(
     if let Some(p) = &effects.payment {
         writes.push(Write::Payment(p));
     }
+    if let Some(id) = effects.quote {
+        writes.push(Write::QuoteUsed(id));
+    }
     match state.store.write(&writes).await {
         Ok(_) => {}
+        Err(crate::Error::QuoteTaken(id)) => {
+            return Err(conflict(
+                "QUOTE_USED",
+                format!("quote {id} was already taken"),
+            ));
+        }
         Err(
             crate::Error::Equivocation { .. }
             | crate::Error::Conflict(_)
@@ -274,6 +298,7 @@ pub(super) async fn accept_user_proposal(
         Err(e) => return Err(e.into()),
     }
     let commitment_signature = stored.commitment_signatures.map(|c| c.node);
+    let withdrawal = signed_commitment(&stored).map(|w| (record.epoch, w));
     // Whatever the update freed in this channel (a lock slot, balance) may let a waiting payment go on.
     let mut drive = effects.drive;
     drive.push(record.channel_id);
@@ -283,9 +308,11 @@ pub(super) async fn accept_user_proposal(
             signature,
             commitment_signature,
             payment_id: effects.payment.as_ref().map(|p| p.id),
+            withdrawal_tx: None,
         },
         drive,
         payment: effects.payment,
+        withdrawal,
     })
 }
 
@@ -317,13 +344,39 @@ fn stored_answer(stored: StoredUpdate, proposal: &Proposal) -> Option<ProposeRes
         signature: stored.node_signature?,
         commitment_signature: stored.commitment_signatures.map(|c| c.node),
         payment_id,
+        withdrawal_tx: None,
     })
+}
+
+/// The co-signed commitment of a stored withdrawal.
+fn signed_commitment(stored: &StoredUpdate) -> Option<SignedCommitment> {
+    let signatures = stored.commitment_signatures?;
+    Some(SignedCommitment {
+        commitment: stored.update.as_ref()?.commitment(&stored.state)?,
+        user_signature: signatures.user,
+        node_signature: signatures.node,
+    })
+}
+
+async fn stored_withdrawal(
+    state: &AppState,
+    channel_id: B256,
+    nonce: u64,
+) -> Result<Option<SignedCommitment>, ApiError> {
+    Ok(state
+        .store
+        .update_at(channel_id, nonce)
+        .await?
+        .as_ref()
+        .and_then(signed_commitment))
 }
 
 #[derive(Debug, Default)]
 struct Effects {
     payment: Option<Payment>,
     drive: Vec<B256>,
+    /// An exchange: the quote it takes.
+    quote: Option<B256>,
 }
 
 fn conflict(code: &'static str, message: impl Into<String>) -> ApiError {
@@ -397,6 +450,7 @@ async fn check_user_update(
             Ok(Effects {
                 payment: Some(payment),
                 drive,
+                quote: None,
             })
         }
         Update::ResolveLock { id, preimage } => {
@@ -423,7 +477,11 @@ async fn check_user_update(
                 p.updated_at = now;
             }
             let drive = payment.iter().map(|p| p.payer_channel).collect();
-            Ok(Effects { payment, drive })
+            Ok(Effects {
+                payment,
+                drive,
+                quote: None,
+            })
         }
         Update::CancelLock { id } => {
             let Some(lock) = current.lock(*id) else {
@@ -439,7 +497,11 @@ async fn check_user_update(
                     }
                 }
                 let drive = payment.iter().map(|p| p.payer_channel).collect();
-                return Ok(Effects { payment, drive });
+                return Ok(Effects {
+                    payment,
+                    drive,
+                    quote: None,
+                });
             }
             // The payer takes back its own expired lock (the validator checked the expiry) — unless the node
             // already knows the preimage, from the payee or from the registry.
@@ -470,12 +532,29 @@ async fn check_user_update(
             Ok(Effects {
                 payment,
                 drive: Vec::new(),
+                quote: None,
             })
         }
-        Update::Exchange { .. } => Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "UNSUPPORTED_UPDATE",
-            "this node does not take this kind of update from a user yet",
-        )),
+        Update::Exchange { quote, .. } => {
+            // The validator checked the node's signature and the expiry; the node checks it is its own live quote,
+            // for this channel, taken once.
+            match state.store.quote(quote.id).await? {
+                Some((stored, _)) if stored != *quote || stored.channel_id != record.channel_id => {
+                    Err(ApiError::bad_request("this is not the quote the node gave"))
+                }
+                Some((_, true)) => Err(conflict(
+                    "QUOTE_USED",
+                    format!("quote {} was already taken", quote.id),
+                )),
+                Some((_, false)) => Ok(Effects {
+                    quote: Some(quote.id),
+                    ..Effects::default()
+                }),
+                None => Err(ApiError::not_found(
+                    "UNKNOWN_QUOTE",
+                    format!("the node never gave quote {}", quote.id),
+                )),
+            }
+        }
     }
 }

@@ -1,9 +1,12 @@
 //! The HTTP API (JSON). `app` builds the router; tests drive it with `oneshot`, the binary serves it.
 
+pub mod admin;
 mod auth;
 mod channel;
 pub mod collateral;
 mod error;
+pub mod exchange;
+mod links;
 mod payments;
 mod route;
 pub mod watch;
@@ -60,6 +63,12 @@ pub struct AppState {
     pub reveal_after: std::time::Duration,
     /// How often the background work runs (chain events, reveals, timeouts).
     pub watch_interval: std::time::Duration,
+    pub exchange: Arc<exchange::ExchangePolicy>,
+    /// The operator's admin token (`/admin/…`, `/metrics`); without one the admin API is off.
+    pub admin_token: Option<admin::AdminToken>,
+    /// `/metrics` answers without the admin token.
+    pub metrics_public: bool,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -123,6 +132,9 @@ pub fn app(state: AppState) -> Result<Router> {
         .route("/channel/countersign", post(payments::countersign))
         .route("/channel/restore", get(channel::restore))
         .route("/pay", post(payments::pay))
+        .route("/links", post(links::create))
+        .route("/exchange/quote", post(exchange::quote))
+        .route("/links/redeem", post(links::redeem))
         .route("/payments/resolve", post(channel::resolve))
         .route("/payments/cancel", post(channel::cancel))
         .route("/payments", get(payments::history))
@@ -131,7 +143,17 @@ pub fn app(state: AppState) -> Result<Router> {
         .route("/ws", get(ws::connect))
         .route("/collateral/request", post(collateral::request))
         .route("/collateral/needs", get(collateral::needs))
+        .route("/admin/channels", get(admin::channels))
+        .route("/admin/collateral", get(admin::collateral))
+        .route("/admin/wallet", get(admin::wallet))
+        .route("/admin/payments", get(admin::payments))
+        .route("/admin/summary", get(admin::summary))
+        .route("/metrics", get(admin::metrics))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            crate::metrics::track,
+        ))
         .with_state(state);
     Ok(match cors {
         Some(layer) => router.layer(layer),

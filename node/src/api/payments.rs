@@ -13,7 +13,7 @@ use spoke_protocol::{
         CountersignRequest, CountersignResponse, KeyResponse, PayRequest, PaymentRecord,
         ProposeResponse,
     },
-    Address, Context, Side, Update, B256,
+    Address, Context, Lock, Side, Update, B256,
 };
 
 use super::{
@@ -66,42 +66,14 @@ pub async fn pay(
                 format!("{} has no channel with this node", request.recipient),
             )
         })?;
-    let payer = state.store.channel_of_user(user.0).await?.ok_or_else(|| {
-        ApiError::not_found(
-            "NO_CHANNEL",
-            "set the channel up first: POST /channel/setup",
-        )
-    })?;
-    if lock.amount < state.min_lock {
-        return Err(ApiError::bad_request(format!(
-            "the smallest payment this node routes is {}",
-            state.min_lock
-        )));
-    }
+    let payer = channel_of(&state, user.0).await?;
     let now = now();
-    let mut payment = Payment {
-        id: Payment::id_for(payer.channel_id, lock.id),
-        payer: user.0,
-        payee: Some(request.recipient),
-        link_address: None,
-        asset: lock.asset,
-        amount: lock.amount,
-        hashlock: lock.hashlock,
-        payer_channel: payer.channel_id,
-        payer_lock_id: lock.id,
-        payer_expiry: lock.expiry,
-        payee_channel: Some(payee.channel_id),
-        payee_expiry: request.payee_expiry,
-        encrypted_preimage: Some(request.encrypted_preimage),
-        preimage: None,
-        revealed: false,
-        status: PaymentStatus::Accepted,
-        created_at: now,
-        updated_at: now,
-    };
-    check_forward(lock, &route::payee_lock(&payment), now, &state.timing)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "EXPIRY_MARGIN", e.to_string()))?;
-    check_collateral(&state, &payer, &payee, &request.proposal, &payment).await?;
+    let mut payment = new_payment(&state, &payer, lock, request.payee_expiry, now)?;
+    payment.payee = Some(request.recipient);
+    payment.payee_channel = Some(payee.channel_id);
+    payment.encrypted_preimage = Some(request.encrypted_preimage);
+    check_backed(&state, &payer, &request.proposal).await?;
+    check_collateral(&state, &payee, &payment).await?;
     if let Some(existing) = state.store.payment(payment.id).await? {
         // A retry: the stored row is the payment; the pipeline answers with the stored signature.
         payment = existing;
@@ -110,15 +82,60 @@ pub async fn pay(
     Ok(Json(done.finish(&state).await))
 }
 
-/// The node locks to the payee only what its side of the payee's channel holds. A payment short of it — once
-/// the payer's signed lock is known to be valid — triggers a collateral deposit and waits for it, a bounded time;
-/// if it does not arrive, the payment is refused before the payer's funds are locked.
-async fn check_collateral(
+/// The user's channel, or `NO_CHANNEL`.
+pub(super) async fn channel_of(state: &AppState, user: Address) -> Result<ChannelRecord, ApiError> {
+    state.store.channel_of_user(user).await?.ok_or_else(|| {
+        ApiError::not_found(
+            "NO_CHANNEL",
+            "set the channel up first: POST /channel/setup",
+        )
+    })
+}
+
+/// The payment a payer's lock starts, before it knows its payee: its size and its timing checked.
+pub(super) fn new_payment(
     state: &AppState,
     payer: &ChannelRecord,
-    payee: &ChannelRecord,
+    lock: &Lock,
+    payee_expiry: u64,
+    now: u64,
+) -> Result<Payment, ApiError> {
+    if lock.amount < state.min_lock {
+        return Err(ApiError::bad_request(format!(
+            "the smallest payment this node routes is {}",
+            state.min_lock
+        )));
+    }
+    let payment = Payment {
+        id: Payment::id_for(payer.channel_id, lock.id),
+        payer: payer.user,
+        payee: None,
+        link_address: None,
+        asset: lock.asset,
+        amount: lock.amount,
+        hashlock: lock.hashlock,
+        payer_channel: payer.channel_id,
+        payer_lock_id: lock.id,
+        payer_expiry: lock.expiry,
+        payee_channel: None,
+        payee_expiry,
+        encrypted_preimage: None,
+        preimage: None,
+        revealed: false,
+        status: PaymentStatus::Accepted,
+        created_at: now,
+        updated_at: now,
+    };
+    check_forward(lock, &route::payee_lock(&payment), now, &state.timing)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "EXPIRY_MARGIN", e.to_string()))?;
+    Ok(payment)
+}
+
+/// The payer's signed lock must pass the validator before it may set anything in motion (collateral above all).
+pub(super) async fn check_backed(
+    state: &AppState,
+    payer: &ChannelRecord,
     proposal: &spoke_protocol::Proposal,
-    payment: &Payment,
 ) -> Result<(), ApiError> {
     let latest = state
         .store
@@ -134,6 +151,17 @@ async fn check_collateral(
         };
         accept_proposal(&latest.state, proposal, &ctx).map_err(refused)?;
     }
+    Ok(())
+}
+
+/// The node locks to the payee only what its side of the payee's channel holds. A payment short of it triggers
+/// a collateral deposit and waits for it, a bounded time; if it does not arrive, the payment is refused before
+/// the payer's funds are locked.
+pub(super) async fn check_collateral(
+    state: &AppState,
+    payee: &ChannelRecord,
+    payment: &Payment,
+) -> Result<(), ApiError> {
     let outcome = collateral::ensure(state, payee, payment.asset, payment.amount).await?;
     if outcome == collateral::Collateral::Ready
         || collateral::wait_for(state, payee.channel_id, payment.asset, payment.amount).await?

@@ -153,7 +153,18 @@ pub async fn move_timed_out(state: &AppState) -> Result<()> {
         )
         .is_err()
         {
-            channels.extend(p.payee_channel);
+            match p.payee_channel {
+                Some(channel) => channels.push(channel),
+                None => {
+                    // An unredeemed link: nobody was locked to, so the payer's lock goes straight back.
+                    let mut p = p;
+                    p.status = PaymentStatus::Refunding;
+                    p.updated_at = now;
+                    state.store.write(&[Write::Payment(&p)]).await?;
+                    route::notify(state, &p);
+                    channels.push(p.payer_channel);
+                }
+            }
         }
     }
     for p in state

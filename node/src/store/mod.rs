@@ -195,6 +195,8 @@ pub enum Write<'a> {
     Payment(&'a Payment),
     /// Ends a collateral deposit: it is counted in the channel (or it failed).
     CollateralDone { channel_id: B256, asset: Address },
+    /// Marks a quote taken; the batch fails if it was taken already.
+    QuoteUsed(B256),
 }
 
 /// The node's storage. Every method is one transaction: it completes durably or changes nothing.
@@ -281,6 +283,12 @@ pub trait Store: Send + Sync {
 
     /// Collateral deposits in flight: for one channel, or all of them.
     async fn collateral(&self, channel_id: Option<B256>) -> Result<Vec<CollateralDeposit>>;
+
+    /// Records a quote the node signed.
+    async fn insert_quote(&self, quote: &spoke_protocol::ExchangeQuote) -> Result<()>;
+
+    /// A quote the node signed, and whether it was taken.
+    async fn quote(&self, id: B256) -> Result<Option<(spoke_protocol::ExchangeQuote, bool)>>;
 
     /// Payments under `hashlock` (a preimage seen on chain settles all of them).
     async fn payments_by_hashlock(&self, hashlock: B256) -> Result<Vec<Payment>>;

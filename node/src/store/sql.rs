@@ -334,9 +334,14 @@ async fn upsert_payment(conn: &mut Conn, p: &Payment) -> Result<()> {
         "INSERT INTO payments (",
         payment_columns!(),
         ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
-         ON CONFLICT (id) DO UPDATE SET payee = excluded.payee, payee_channel = excluded.payee_channel, \
+         ON CONFLICT (id) DO UPDATE SET payer = excluded.payer, payee = excluded.payee, \
+         link_address = excluded.link_address, asset = excluded.asset, amount = excluded.amount, \
+         hashlock = excluded.hashlock, payer_channel = excluded.payer_channel, \
+         payer_lock_id = excluded.payer_lock_id, payer_expiry = excluded.payer_expiry, \
+         payee_channel = excluded.payee_channel, payee_expiry = excluded.payee_expiry, \
          encrypted_preimage = excluded.encrypted_preimage, preimage = excluded.preimage, \
-         revealed = excluded.revealed, status = excluded.status, updated_at = excluded.updated_at"
+         revealed = excluded.revealed, status = excluded.status, created_at = excluded.created_at, \
+         updated_at = excluded.updated_at"
     );
     sqlx::query(sql)
         .bind(key(&p.id))
@@ -509,6 +514,16 @@ impl Store for SqlStore {
                     upsert_payment(&mut tx, payment).await?;
                     Written::Stored
                 }
+                Write::QuoteUsed(id) => {
+                    let done = sqlx::query("UPDATE quotes SET used = 1 WHERE id = $1 AND used = 0")
+                        .bind(key(id))
+                        .execute(&mut *tx)
+                        .await?;
+                    if done.rows_affected() != 1 {
+                        return Err(Error::QuoteTaken(*id));
+                    }
+                    Written::Stored
+                }
                 Write::CollateralDone { channel_id, asset } => {
                     sqlx::query("DELETE FROM collateral WHERE channel_id = $1 AND asset = $2")
                         .bind(key(channel_id))
@@ -624,6 +639,31 @@ impl Store for SqlStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(channel_from_row).collect()
+    }
+
+    async fn insert_quote(&self, quote: &spoke_protocol::ExchangeQuote) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO quotes (id, channel_id, quote_json, used, expiry) VALUES ($1, $2, $3, 0, $4)",
+        )
+        .bind(key(&quote.id))
+        .bind(key(&quote.channel_id))
+        .bind(to_json(quote, "a quote")?)
+        .bind(db_int(quote.expiry)?)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn quote(&self, id: B256) -> Result<Option<(spoke_protocol::ExchangeQuote, bool)>> {
+        let row = sqlx::query("SELECT quote_json, used FROM quotes WHERE id = $1")
+            .bind(key(&id))
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            let quote = from_json(&r.try_get::<String, _>("quote_json")?, "a quote")?;
+            Ok((quote, r.try_get::<i64, _>("used")? != 0))
+        })
+        .transpose()
     }
 
     async fn payments_by_hashlock(&self, hashlock: B256) -> Result<Vec<Payment>> {

@@ -98,6 +98,10 @@ impl Node {
             }),
             reveal_after: std::time::Duration::from_secs(60),
             watch_interval: std::time::Duration::from_secs(1),
+            exchange: Default::default(),
+            admin_token: None,
+            metrics_public: false,
+            metrics: Default::default(),
         };
         let router = app(state.clone()).expect("router");
         Node {
@@ -245,4 +249,125 @@ pub fn post_as(path: &str, body: Value, token: &str) -> Request<Body> {
         .header(header::AUTHORIZATION, format!("Bearer {token}"))
         .body(Body::from(body.to_string()))
         .expect("request")
+}
+
+// ---- Helpers for the adversarial tests (bad_input.rs) ----
+
+/// Unix seconds from the system clock, as the node reads it.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+}
+
+/// A user (anvil account `index`) who deposited ETH on chain, logged in and set the channel up.
+pub struct Opened {
+    pub user: Signer,
+    pub token: String,
+    pub params: ChannelParams,
+}
+
+/// Logs anvil account `index` in and sets its channel up, after depositing `deposit` wei of ETH on chain (none
+/// when zero).
+pub async fn open_with_deposit(n: &Node, index: usize, deposit: U256) -> Opened {
+    let (user, provider) = n.account(index);
+    if !deposit.is_zero() {
+        let manager = spoke_contracts::bindings::ChannelManager::new(
+            n.deployment.channel_manager,
+            provider.clone(),
+        );
+        let receipt = manager
+            .deposit(user.address(), n.state.node, Address::ZERO, 0, deposit)
+            .value(deposit)
+            .send()
+            .await
+            .expect("sent")
+            .get_receipt()
+            .await
+            .expect("receipt");
+        assert!(receipt.status(), "the deposit went through");
+    }
+    let token = login(&n.router, &user).await;
+    let (status, body) = call(&n.router, post_as("/channel/setup", json!({}), &token)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let params: ChannelParams = serde_json::from_value(body["params"].clone()).expect("params");
+    Opened {
+        user,
+        token,
+        params,
+    }
+}
+
+/// The context in which `side` proposes in a channel of `params`, now.
+pub fn ctx_now(params: &ChannelParams, side: Side) -> Context<'_> {
+    Context {
+        now: unix_now(),
+        proposer: side,
+        params,
+    }
+}
+
+/// Counts `amount` wei of the user's ETH deposit into `current` through `/channel/propose`, asserting the node
+/// co-signs. Returns the new state.
+pub async fn count_eth(n: &Node, o: &Opened, current: &ChannelState, amount: U256) -> ChannelState {
+    let update = Update::CountDeposit {
+        asset: Address::ZERO,
+        side: Side::User,
+        amount,
+    };
+    let (next, proposal) =
+        spoke_protocol::propose(current, update, &ctx_now(&o.params, Side::User), &o.user)
+            .expect("propose");
+    let (status, body) = call(
+        &n.router,
+        post_as(
+            "/channel/propose",
+            json!({ "proposal": proposal }),
+            &o.token,
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    next
+}
+
+/// The newest state the node stored for a channel, with whatever signatures it has.
+pub async fn stored_latest(n: &Node, channel_id: B256) -> spoke_node::store::StoredUpdate {
+    use spoke_node::store::Store as _;
+    n.store
+        .latest(channel_id)
+        .await
+        .expect("latest")
+        .expect("the channel has a state")
+}
+
+/// `GET /channel/restore` as the holder of `token`: the newest double-signed state the node hands out.
+pub async fn restore(n: &Node, token: &str) -> Value {
+    let (status, body) = call(&n.router, get("/channel/restore", Some(token))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+/// The router served over real TCP on 127.0.0.1 (a free port); the server stops when this drops.
+pub struct Served {
+    pub address: std::net::SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub async fn serve(router: Router) -> Served {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a free port");
+    let address = listener.local_addr().expect("address");
+    let task = tokio::spawn(async move {
+        axum::serve(listener, router).await.expect("serve");
+    });
+    Served { address, task }
 }
