@@ -4,7 +4,6 @@
 //! whether the work came from the app (`pay`, `withdraw`, …) or from the node (a proposal over the WebSocket).
 
 use std::{
-    collections::VecDeque,
     sync::{
         atomic::{AtomicBool, Ordering},
         Arc,
@@ -61,6 +60,9 @@ pub struct ClientConfig {
     pub node: Option<Address>,
     /// How long the node's lock to a payee runs, in seconds; the payer's lock runs Δ (+ a margin) longer.
     pub payee_lock_seconds: u64,
+    /// A JSON-RPC URL of the chain. The client checks every deposit the node counts for itself against it
+    /// (a state counting more than the contract holds could never be disputed); without it, it signs none.
+    pub eth_url: Option<String>,
 }
 
 impl ClientConfig {
@@ -71,6 +73,7 @@ impl ClientConfig {
             channel_manager: None,
             node: None,
             payee_lock_seconds: 24 * 3600,
+            eth_url: None,
         }
     }
 }
@@ -134,11 +137,14 @@ struct Shared {
     config: ClientConfig,
     node_config: NodeConfig,
     store: Arc<dyn StateStore>,
+    /// Reads the chain, when the app gave a URL.
+    #[cfg(not(target_arch = "wasm32"))]
+    chain: Option<crate::EthChain>,
     channel: Mutex<Channel>,
     events: broadcast::Sender<ClientEvent>,
-    /// Locks paid to this client whose resolve is still to be proposed, in arrival order.
-    resolves: std::sync::Mutex<VecDeque<Received>>,
-    /// Whether a task is proposing the queued resolves; one at a time keeps them in order.
+    /// Who paid the locks this client is about to resolve, for its events.
+    senders: std::sync::Mutex<std::collections::HashMap<B256, Address>>,
+    /// Whether a task is proposing resolves; one at a time keeps them in order.
     resolving: AtomicBool,
 }
 
@@ -165,6 +171,12 @@ impl Client {
         api.set_token(token);
         let setup: ChannelResponse = api.post("/channel/setup", &serde_json::json!({})).await?;
         let channel = reconcile(&signer, &node_config, setup, store.as_ref())?;
+        #[cfg(not(target_arch = "wasm32"))]
+        let chain = config
+            .eth_url
+            .as_deref()
+            .map(|url| crate::EthChain::new(url, &secret, node_config.channel_manager))
+            .transpose()?;
         let (events, _) = broadcast::channel(1024);
         let client = Client {
             shared: Arc::new(Shared {
@@ -174,14 +186,15 @@ impl Client {
                 config,
                 node_config,
                 store,
+                #[cfg(not(target_arch = "wasm32"))]
+                chain,
                 channel: Mutex::new(channel),
                 events,
-                resolves: Default::default(),
+                senders: Default::default(),
                 resolving: AtomicBool::new(false),
             }),
         };
         client.resend_unanswered().await?;
-        client.requeue_received().await;
         match client.sync().await {
             // A proposal this client will not sign does not keep it from connecting: the refusal went out as an
             // event, and the app decides (a link it has yet to redeem, say, or a dispute).
@@ -299,8 +312,31 @@ impl Client {
             let mut channel = self.shared.channel.lock().await;
             let nonce = pending.proposal.nonce;
             if nonce <= channel.state.nonce {
-                // Already taken (it also came over the other path): nothing to sign again.
-                return Ok(());
+                let latest = channel.snapshot.latest.as_ref();
+                if let Some(signed) = latest.filter(|s| {
+                    s.state.nonce == nonce && s.node_signature == pending.proposal.signature
+                }) {
+                    // Taken already (it also came the other way), but the node still waits: the countersignature
+                    // was lost on its way. The same signature again; the node stores it once.
+                    let signature = signed.user_signature;
+                    drop(channel);
+                    let _: CountersignResponse = self
+                        .shared
+                        .api
+                        .post(
+                            "/channel/countersign",
+                            &CountersignRequest { nonce, signature },
+                        )
+                        .await?;
+                    return Ok(());
+                }
+                if nonce < channel.state.nonce {
+                    // An old push arriving late: this client moved past it already.
+                    return Ok(());
+                }
+                return Err(self.refuse(format!(
+                    "stale nonce: the node proposes another state at nonce {nonce}, which this client already holds"
+                )));
             }
             let ctx = Context {
                 now: now(),
@@ -325,7 +361,16 @@ impl Client {
             snapshot.latest = Some(signed);
             if let Some(r) = &received {
                 snapshot.preimages.push((r.lock.id, r.preimage));
+                self.shared
+                    .senders
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .insert(r.lock.id, r.from);
             }
+            // Preimages are kept while their lock is open: what a dispute would need.
+            snapshot
+                .preimages
+                .retain(|(id, _)| accepted.state.lock(*id).is_some());
             self.shared.store.save(&snapshot)?;
             channel.snapshot = snapshot;
             channel.state = accepted.state;
@@ -342,102 +387,99 @@ impl Client {
         self.emit(ClientEvent::StateChanged {
             nonce: pending.proposal.nonce,
         });
-        if let Some(r) = received {
-            self.queue(r);
+        if received.is_some() {
             self.resolve_received().await?;
         }
         Ok(())
     }
 
-    /// After a restart: locks paid to this client whose preimage it saved but whose resolve never landed.
-    async fn requeue_received(&self) {
+    /// The first lock paid to this client that it can resolve: in its state, with a preimage it saved, and not
+    /// too close to expiry for an off-chain resolve.
+    async fn next_resolvable(&self) -> Option<(Lock, B256)> {
         let channel = self.shared.channel.lock().await;
-        for lock in channel
+        let margin = channel.params().timing.safety_margin;
+        let now = now();
+        channel
             .state
             .locks
             .iter()
-            .filter(|l| l.sender == Side::Node)
-        {
-            if let Some((_, preimage)) = channel
-                .snapshot
-                .preimages
-                .iter()
-                .find(|(id, _)| *id == lock.id)
-            {
-                self.queue(Received {
-                    lock: lock.clone(),
-                    preimage: *preimage,
-                    from: Address::ZERO,
-                });
-            }
-        }
+            .filter(|l| l.sender == Side::Node && now + margin <= l.expiry)
+            .find_map(|l| {
+                let by_id = channel
+                    .snapshot
+                    .preimages
+                    .iter()
+                    .find(|(id, _)| *id == l.id);
+                let by_hashlock = channel
+                    .snapshot
+                    .link_preimages
+                    .iter()
+                    .find(|(hashlock, _)| *hashlock == l.hashlock);
+                by_id
+                    .or(by_hashlock)
+                    .map(|(_, preimage)| (l.clone(), *preimage))
+            })
     }
 
-    fn queue(&self, received: Received) {
-        self.shared
-            .resolves
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .push_back(received);
-    }
-
-    fn next_received(&self) -> Option<Received> {
-        self.shared
-            .resolves
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .pop_front()
-    }
-
-    /// Proposes the resolve of every lock paid to this client, in order. Only one caller does the work; the others
-    /// return at once (their lock is in the queue). A resolve the node refuses is put back for the next attempt.
+    /// Proposes the resolve of every lock paid to this client whose preimage it holds. The work list is the
+    /// saved channel itself, so nothing owed is forgotten across a lost answer or a restart. One caller does the
+    /// work at a time; the others return at once. The first refusal ends the pass; the next call tries again.
     async fn resolve_received(&self) -> Result<()> {
         loop {
             if self.shared.resolving.swap(true, Ordering::AcqRel) {
                 return Ok(());
             }
             let outcome = async {
-                while let Some(r) = self.next_received() {
-                    let update = Update::ResolveLock {
-                        id: r.lock.id,
-                        preimage: r.preimage,
-                    };
-                    if let Err(e) = self.propose(update).await {
-                        tracing::warn!(error = %e, lock = %r.lock.id, "resolve not accepted yet");
-                        if self.holds_lock(r.lock.id).await {
-                            self.queue(r);
-                            return Err(e);
-                        }
-                        // Resolved already (a retry that crossed), or gone: nothing to do.
-                        continue;
-                    }
+                while let Some((lock, preimage)) = self.next_resolvable().await {
+                    self.propose(Update::ResolveLock {
+                        id: lock.id,
+                        preimage,
+                    })
+                    .await
+                    .inspect_err(
+                        |e| tracing::warn!(error = %e, lock = %lock.id, "resolve not accepted yet"),
+                    )?;
+                    let from = self
+                        .shared
+                        .senders
+                        .lock()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner())
+                        .remove(&lock.id)
+                        .unwrap_or(Address::ZERO);
                     self.emit(ClientEvent::PaymentReceived {
-                        id: r.lock.id,
-                        from: r.from,
-                        asset: r.lock.asset,
-                        amount: r.lock.amount,
+                        id: lock.id,
+                        from,
+                        asset: lock.asset,
+                        amount: lock.amount,
                     });
                 }
-                Ok(())
+                Ok::<(), Error>(())
             }
             .await;
             self.shared.resolving.store(false, Ordering::Release);
             outcome?;
-            // A lock queued between the last pop and the release would otherwise wait for the next one.
-            let empty = self
-                .shared
-                .resolves
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .is_empty();
-            if empty {
+            // A lock taken between the last look and the release would otherwise wait for the next call.
+            if self.next_resolvable().await.is_none() {
                 return Ok(());
             }
         }
     }
 
-    async fn holds_lock(&self, id: B256) -> bool {
-        self.shared.channel.lock().await.state.lock(id).is_some()
+    /// What the chain shows the node deposited into this channel.
+    #[cfg(not(target_arch = "wasm32"))]
+    async fn node_deposit(&self, channel: &Channel, asset: Address) -> Result<U256, String> {
+        let chain = self.shared.chain.as_ref().ok_or(
+            "the node counts a deposit of its own, and this client has no chain to check it against (set eth_url)",
+        )?;
+        chain
+            .deposited(channel.state.channel_id, asset, Side::Node, 0)
+            .await
+            .map_err(|e| format!("cannot check the node's deposit on chain: {e}"))
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    async fn node_deposit(&self, _channel: &Channel, _asset: Address) -> Result<U256, String> {
+        Err("the node counts a deposit of its own, and this client has no chain to check it against".into())
     }
 
     fn refuse(&self, reason: String) -> Error {
@@ -498,6 +540,21 @@ impl Client {
             }
             Update::CountDeposit { side, .. } if *side == Side::User => {
                 Err("only this client counts its own deposits".into())
+            }
+            Update::CountDeposit { asset, amount, .. } => {
+                let counted = channel
+                    .state
+                    .asset(*asset)
+                    .map(|a| a.counted_node)
+                    .unwrap_or_default()
+                    .saturating_add(*amount);
+                let on_chain = self.node_deposit(channel, *asset).await?;
+                if counted > on_chain {
+                    return Err(format!(
+                        "the node counts {counted} of {asset} deposited on its side, but the chain shows {on_chain}"
+                    ));
+                }
+                Ok(None)
             }
             Update::Withdraw { side, .. } if *side == Side::User => {
                 Err("only this client withdraws its own funds".into())
@@ -684,6 +741,14 @@ impl Client {
         self.shared.store.save(&snapshot)?;
         channel.snapshot = snapshot;
         Ok(())
+    }
+
+    /// Brings the client level with the node after a gap (a lost connection, a restart of either side): adopts the
+    /// node's newer double-signed state, takes its pending proposals, and proposes the resolves still owed.
+    pub async fn refresh(&self) -> Result<()> {
+        self.resync().await?;
+        self.sync().await?;
+        self.resolve_received().await
     }
 
     /// Adopts the node's newest double-signed state when it is newer than this client's copy and both signatures

@@ -23,8 +23,8 @@ pub(crate) fn spawn(client: Client) {
                 break;
             }
             // What was pushed while the socket was down waits at /channel/pending.
-            if let Err(e) = client.sync().await {
-                tracing::debug!(error = %e, "sync after reconnecting failed");
+            if let Err(e) = client.refresh().await {
+                tracing::debug!(error = %e, "catching up after reconnecting failed");
             }
         }
     });

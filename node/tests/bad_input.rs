@@ -844,7 +844,6 @@ async fn payer_and_payee(n: &Node) -> (Opened, Opened, ChannelState) {
 }
 
 #[tokio::test]
-#[ignore = "BUG: a retried identical POST /pay is 409 STALE_NONCE (check_collateral runs accept_proposal before the stored-answer path), not the stored answer"]
 async fn a_retried_payment_gets_the_identical_answer() {
     let n = Node::start(vec![]).await;
     let (a, b, s1) = payer_and_payee(&n).await;
@@ -1083,7 +1082,6 @@ async fn bodies_that_do_not_decode_are_400_naming_the_problem_and_huge_ones_413(
 }
 
 #[tokio::test]
-#[ignore = "BUG: a bad value inside an update (Update is an internally tagged enum) is reported as `proposal.update: ...` without the field's name; a 19-byte asset says only `invalid string length`"]
 async fn a_bad_value_inside_an_update_is_named_by_its_field() {
     let n = Node::start(vec![]).await;
     let o = open_with_deposit(&n, 1, wei(1_000_000)).await;
@@ -1308,7 +1306,6 @@ async fn countersignatures_must_be_the_users_over_the_waiting_state() {
 }
 
 #[tokio::test]
-#[ignore = "BUG: POST /channel/countersign at nonce 0 stores a user signature on the opening state (200) instead of 409: nothing waits there"]
 async fn a_countersignature_of_the_opening_state_is_refused() {
     let n = Node::start(vec![]).await;
     let b = open_with_deposit(&n, 2, U256::ZERO).await;

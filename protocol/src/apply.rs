@@ -258,6 +258,15 @@ fn exchange(
     node_signature: &Signature,
     ctx: &Context<'_>,
 ) -> Result<Vec<Address>> {
+    // The quote is the node's offer; only the user may take it. A node "taking" its own quote would trade the
+    // user's funds at a price the user never saw.
+    if ctx.proposer != Side::User {
+        return Err(Error::NotYourFunds {
+            proposer: ctx.proposer,
+            side: Side::User,
+            what: "an exchange",
+        });
+    }
     let expected = ctx.params.channel_id();
     if quote.channel_id != expected {
         return Err(Error::WrongChannel {

@@ -173,12 +173,15 @@ pub struct ExchangeQuote {
 }
 
 /// A change to a channel state. Every update raises the nonce by one (see "Updates" in docs/PROTOCOL.md).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// On the wire an update is one object tagged by `kind`. It is read through [`UpdateFields`] rather than serde's
+/// internally tagged enums, which buffer the object and lose the path of a bad value: this way an error names the
+/// field (`update.asset: invalid string length`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(
     tag = "kind",
     rename_all = "camelCase",
-    rename_all_fields = "camelCase",
-    deny_unknown_fields
+    rename_all_fields = "camelCase"
 )]
 pub enum Update {
     /// Counts `amount` more of `side`'s on-chain deposits into its balance.
@@ -206,6 +209,105 @@ pub enum Update {
         #[serde(with = "crate::signing::signature_hex")]
         node_signature: Signature,
     },
+}
+
+/// The kinds of [`Update`], as the wire spells them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+enum UpdateKind {
+    CountDeposit,
+    CreateLock,
+    ResolveLock,
+    CancelLock,
+    Withdraw,
+    Exchange,
+}
+
+/// Every field any update has: what an update object is read into before its kind says which belong to it.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct UpdateFields {
+    kind: UpdateKind,
+    asset: Option<Address>,
+    side: Option<Side>,
+    amount: Option<U256>,
+    lock: Option<Lock>,
+    id: Option<B256>,
+    preimage: Option<B256>,
+    recipient: Option<Address>,
+    quote: Option<ExchangeQuote>,
+    #[serde(default, with = "crate::signing::signature_hex_option")]
+    node_signature: Option<Signature>,
+}
+
+impl<'de> Deserialize<'de> for Update {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let f = UpdateFields::deserialize(deserializer)?;
+        let kind = f.kind;
+        let name = match kind {
+            UpdateKind::CountDeposit => "countDeposit",
+            UpdateKind::CreateLock => "createLock",
+            UpdateKind::ResolveLock => "resolveLock",
+            UpdateKind::CancelLock => "cancelLock",
+            UpdateKind::Withdraw => "withdraw",
+            UpdateKind::Exchange => "exchange",
+        };
+        let given = [
+            ("asset", f.asset.is_some()),
+            ("side", f.side.is_some()),
+            ("amount", f.amount.is_some()),
+            ("lock", f.lock.is_some()),
+            ("id", f.id.is_some()),
+            ("preimage", f.preimage.is_some()),
+            ("recipient", f.recipient.is_some()),
+            ("quote", f.quote.is_some()),
+            ("nodeSignature", f.node_signature.is_some()),
+        ];
+        let fields: &[&str] = match kind {
+            UpdateKind::CountDeposit => &["asset", "side", "amount"],
+            UpdateKind::CreateLock => &["lock"],
+            UpdateKind::ResolveLock => &["id", "preimage"],
+            UpdateKind::CancelLock => &["id"],
+            UpdateKind::Withdraw => &["asset", "side", "amount", "recipient"],
+            UpdateKind::Exchange => &["quote", "nodeSignature"],
+        };
+        if let Some((field, _)) = given.iter().find(|(f, set)| *set && !fields.contains(f)) {
+            return Err(D::Error::custom(format!(
+                "unknown field `{field}` in a {name} update, expected one of {fields:?}"
+            )));
+        }
+        let missing = |field: &'static str| {
+            D::Error::custom(format!("missing field `{field}` in a {name} update"))
+        };
+        Ok(match kind {
+            UpdateKind::CountDeposit => Update::CountDeposit {
+                asset: f.asset.ok_or_else(|| missing("asset"))?,
+                side: f.side.ok_or_else(|| missing("side"))?,
+                amount: f.amount.ok_or_else(|| missing("amount"))?,
+            },
+            UpdateKind::CreateLock => Update::CreateLock {
+                lock: f.lock.ok_or_else(|| missing("lock"))?,
+            },
+            UpdateKind::ResolveLock => Update::ResolveLock {
+                id: f.id.ok_or_else(|| missing("id"))?,
+                preimage: f.preimage.ok_or_else(|| missing("preimage"))?,
+            },
+            UpdateKind::CancelLock => Update::CancelLock {
+                id: f.id.ok_or_else(|| missing("id"))?,
+            },
+            UpdateKind::Withdraw => Update::Withdraw {
+                asset: f.asset.ok_or_else(|| missing("asset"))?,
+                side: f.side.ok_or_else(|| missing("side"))?,
+                amount: f.amount.ok_or_else(|| missing("amount"))?,
+                recipient: f.recipient.ok_or_else(|| missing("recipient"))?,
+            },
+            UpdateKind::Exchange => Update::Exchange {
+                quote: f.quote.ok_or_else(|| missing("quote"))?,
+                node_signature: f.node_signature.ok_or_else(|| missing("nodeSignature"))?,
+            },
+        })
+    }
 }
 
 impl Update {

@@ -554,6 +554,47 @@ fn exchange_at_a_node_quote_swaps_both_assets() {
 }
 
 #[test]
+fn only_the_user_takes_a_quote() {
+    let f = Fixture::new();
+    let q = quote(&f, NOW + 60);
+    assert_eq!(
+        apply(
+            &f.funded(),
+            &signed_by(&f, &q, Side::Node),
+            &f.ctx(Side::Node)
+        ),
+        Err(Error::NotYourFunds {
+            proposer: Side::Node,
+            side: Side::User,
+            what: "an exchange"
+        })
+    );
+}
+
+#[test]
+fn a_bad_value_in_an_update_is_named_by_its_field() {
+    let text = r#"{"kind":"countDeposit","asset":"0x00","side":"user","amount":"0x1"}"#;
+    let err = serde_json::from_str::<Update>(text).expect_err("a 1-byte asset");
+    assert!(err.to_string().contains("invalid"), "{err}");
+    let text = r#"{"kind":"countDeposit","asset":"0x0000000000000000000000000000000000000000","side":"both","amount":"0x1"}"#;
+    let err = serde_json::from_str::<Update>(text).expect_err("a bad side");
+    assert!(err.to_string().contains("both"), "{err}");
+    let text = r#"{"kind":"cancelLock","id":"0x0000000000000000000000000000000000000000000000000000000000000001","amount":"0x1"}"#;
+    let err = serde_json::from_str::<Update>(text).expect_err("a field of another kind");
+    assert!(
+        err.to_string()
+            .contains("unknown field `amount` in a cancelLock update"),
+        "{err}"
+    );
+    let text = r#"{"kind":"withdraw","asset":"0x0000000000000000000000000000000000000000","side":"user","amount":"0x1"}"#;
+    let err = serde_json::from_str::<Update>(text).expect_err("no recipient");
+    assert!(
+        err.to_string().contains("missing field `recipient`"),
+        "{err}"
+    );
+}
+
+#[test]
 fn an_expired_quote_is_refused() {
     let f = Fixture::new();
     let q = quote(&f, NOW);

@@ -147,7 +147,11 @@ impl System {
         let store = Arc::new(FileStore::new(
             self.dir.path().join(format!("client-{index}.json")),
         ));
-        Client::connect(ClientConfig::new(&self.node_url), self.secret(index), store)
+        let config = ClientConfig {
+            eth_url: Some(self.anvil.endpoint()),
+            ..ClientConfig::new(&self.node_url)
+        };
+        Client::connect(config, self.secret(index), store)
             .await
             .expect("client connects")
     }

@@ -31,9 +31,9 @@ pub async fn create(
     let payer = channel_of(&state, user.0).await?;
     let mut payment = new_payment(&state, &payer, lock, request.payee_expiry, now())?;
     payment.link_address = Some(request.link_address);
-    check_backed(&state, &payer, &request.proposal).await?;
-    if let Some(existing) = state.store.payment(payment.id).await? {
-        payment = existing;
+    match state.store.payment(payment.id).await? {
+        Some(existing) => payment = existing,
+        None => check_backed(&state, &payer, &request.proposal).await?,
     }
     let done = accept_user_proposal(&state, user.0, request.proposal, None, Some(payment)).await?;
     Ok(Json(done.finish(&state).await))

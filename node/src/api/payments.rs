@@ -72,11 +72,13 @@ pub async fn pay(
     payment.payee = Some(request.recipient);
     payment.payee_channel = Some(payee.channel_id);
     payment.encrypted_preimage = Some(request.encrypted_preimage);
-    check_backed(&state, &payer, &request.proposal).await?;
-    check_collateral(&state, &payee, &payment).await?;
     if let Some(existing) = state.store.payment(payment.id).await? {
-        // A retry: the stored row is the payment; the pipeline answers with the stored signature.
+        // A retry: the stored row is the payment, and the pipeline answers with the stored signature (or refuses
+        // different content at the stored nonce). Nothing is checked or set in motion again.
         payment = existing;
+    } else {
+        check_backed(&state, &payer, &request.proposal).await?;
+        check_collateral(&state, &payee, &payment).await?;
     }
     let done = accept_user_proposal(&state, user.0, request.proposal, None, Some(payment)).await?;
     Ok(Json(done.finish(&state).await))
@@ -225,6 +227,13 @@ pub async fn countersign(
                     format!("nothing waits for a signature at nonce {}", request.nonce),
                 )
             })?;
+        if stored.nonce == 0 || stored.node_signature.is_none() {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "STALE_NONCE",
+                format!("nothing waits for a signature at nonce {}", request.nonce),
+            ));
+        }
         match stored.user_signature {
             Some(existing) if existing == request.signature => {
                 return Ok(Json(CountersignResponse {
