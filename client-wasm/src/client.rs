@@ -319,13 +319,22 @@ impl Client {
                     // Taken already (it also came the other way), but the node still waits: the countersignature
                     // was lost on its way. The same signature again; the node stores it once.
                     let signature = signed.user_signature;
+                    let commitment_signature = self.commitment_signature(
+                        channel.params(),
+                        &pending.proposal.update,
+                        &signed.state,
+                    )?;
                     drop(channel);
                     let _: CountersignResponse = self
                         .shared
                         .api
                         .post(
                             "/channel/countersign",
-                            &CountersignRequest { nonce, signature },
+                            &CountersignRequest {
+                                nonce,
+                                signature,
+                                commitment_signature,
+                            },
                         )
                         .await?;
                     return Ok(());
@@ -352,6 +361,11 @@ impl Client {
                 Err(reason) => return Err(self.refuse(reason)),
             };
             let signature = self.shared.signer.sign_digest(&accepted.digest)?;
+            let commitment_signature = self.commitment_signature(
+                channel.params(),
+                &pending.proposal.update,
+                &accepted.state,
+            )?;
             let signed = SignedState {
                 state: accepted.state.clone(),
                 user_signature: signature,
@@ -379,7 +393,11 @@ impl Client {
                 .api
                 .post(
                     "/channel/countersign",
-                    &CountersignRequest { nonce, signature },
+                    &CountersignRequest {
+                        nonce,
+                        signature,
+                        commitment_signature,
+                    },
                 )
                 .await?;
             received
@@ -480,6 +498,24 @@ impl Client {
     #[cfg(target_arch = "wasm32")]
     async fn node_deposit(&self, _channel: &Channel, _asset: Address) -> Result<U256, String> {
         Err("the node counts a deposit of its own, and this client has no chain to check it against".into())
+    }
+
+    /// The node's withdrawal of its own funds (excess collateral) carries a commitment, signed with the state.
+    fn commitment_signature(
+        &self,
+        params: &ChannelParams,
+        update: &Update,
+        state: &ChannelState,
+    ) -> Result<Option<spoke_protocol::Signature>> {
+        update
+            .commitment(state)
+            .map(|c| {
+                self.shared
+                    .signer
+                    .sign_digest(&commitment_digest(&params.domain(), &c))
+            })
+            .transpose()
+            .map_err(Error::from)
     }
 
     fn refuse(&self, reason: String) -> Error {

@@ -392,3 +392,53 @@ async fn exchange_at_a_quote_and_an_expired_or_reused_quote_is_refused() {
     assert_eq!(alice.export_state().await, before, "nothing changed");
     assert_eq!(alice.balance(dai_token).await, dai(60));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn collateral_above_the_ceiling_goes_back_to_the_node_through_a_withdrawal_the_user_countersigns(
+) {
+    let sys = System::start_with_args(10, |_| {
+        vec![
+            "--collateral-wait=20".into(),
+            format!("--collateral-ceiling={}", dai(20)),
+        ]
+    })
+    .await;
+    let dai_token = sys.deployment.dai;
+    let alice = sys.client(1).await;
+    let bob = sys.client(2).await;
+    sys.fund(&bob, 2, dai(100)).await;
+    // Bob pays Alice 25 Dai in two payments: the node ends up holding 25 in Bob's channel, 5 above the ceiling.
+    for amount in [dai(15), dai(10)] {
+        let id = bob
+            .pay(alice.address(), dai_token, amount)
+            .await
+            .expect("pay");
+        bob.wait_payment(id, Duration::from_secs(30))
+            .await
+            .expect("completes");
+    }
+    let channel_id = bob.channel().await.channel_id;
+    eventually(
+        "the node's reclaim, countersigned",
+        Duration::from_secs(20),
+        || async {
+            bob.export_state()
+                .await
+                .and_then(|s| s.state.asset(dai_token).cloned())
+                .is_some_and(|a| a.withdrawn_node == dai(5) && a.balance_node == dai(20))
+        },
+    )
+    .await;
+    eventually(
+        "the node's withdrawal on chain",
+        Duration::from_secs(20),
+        || async { sys.node_withdrawn(channel_id, dai_token).await == dai(5) },
+    )
+    .await;
+    assert_eq!(
+        bob.balance(dai_token).await,
+        dai(75),
+        "Bob's own balance is untouched"
+    );
+    assert_eq!(alice.balance(dai_token).await, dai(25));
+}

@@ -13,7 +13,9 @@ use crate::{Error, Result};
 #[command(
     name = "spoke-node",
     version,
-    about = "The Spoke node: routes payments between its users' channels."
+    about = "The Spoke node: routes payments between its users' channels.",
+    // A flag given twice takes its last value, so a wrapper script's defaults can be overridden after them.
+    args_override_self = true
 )]
 pub struct Config {
     /// Address and port to listen on.

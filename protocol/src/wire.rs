@@ -177,6 +177,13 @@ pub struct CountersignRequest {
     pub nonce: u64,
     #[serde(with = "crate::signing::signature_hex")]
     pub signature: Signature,
+    /// For the node's withdrawal (its excess collateral): the user's signature on its commitment.
+    #[serde(
+        default,
+        with = "crate::signing::signature_hex_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub commitment_signature: Option<Signature>,
 }
 
 /// The answer to [`CountersignRequest`].

@@ -190,6 +190,24 @@ impl System {
             .expect("revealedAt")
     }
 
+    /// The node's executed withdrawals from a channel, as the contract counts them.
+    pub async fn node_withdrawn(&self, channel_id: B256, asset: Address) -> U256 {
+        let provider = http_provider(
+            self.anvil.endpoint().as_str(),
+            PrivateKeySigner::from(self.anvil.keys()[0].clone()),
+        )
+        .expect("provider");
+        let ledger = spoke_contracts::bindings::ChannelManager::new(
+            self.deployment.channel_manager,
+            provider,
+        )
+        .ledger(channel_id, asset)
+        .call()
+        .await
+        .expect("ledger");
+        U256::from(ledger.withdrawnNode)
+    }
+
     pub async fn block_number(&self) -> u64 {
         http_provider(
             self.anvil.endpoint().as_str(),

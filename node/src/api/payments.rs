@@ -8,7 +8,7 @@ use axum::{
 };
 use serde::Deserialize;
 use spoke_protocol::{
-    accept_proposal, check_forward, state_digest, verify,
+    accept_proposal, check_forward, commitment_digest, state_digest, verify,
     wire::{
         CountersignRequest, CountersignResponse, KeyResponse, PayRequest, PaymentRecord,
         ProposeResponse,
@@ -25,7 +25,7 @@ use super::{
 };
 use crate::{
     hub::PendingProposal,
-    store::{ChannelRecord, Payment, PaymentStatus, Write},
+    store::{ChannelRecord, CommitmentSignatures, Payment, PaymentStatus, Write},
 };
 
 /// Sizes of an ECIES box: a compressed point, and a 32-byte preimage with its 16-byte tag.
@@ -281,16 +281,65 @@ pub async fn countersign(
             }
             _ => {}
         }
+        // The node's withdrawal needs the user's signature on its commitment too, given with the state's.
+        let commitment = stored
+            .update
+            .as_ref()
+            .and_then(|u| u.commitment(&stored.state));
+        let commitment_signatures = match (&commitment, request.commitment_signature) {
+            (Some(c), Some(user_signature)) => {
+                let digest = commitment_digest(&params.domain(), c);
+                verify(&digest, &user_signature, Side::User, user.0).map_err(refused)?;
+                Some(CommitmentSignatures {
+                    user: user_signature,
+                    node: state.signer.sign_digest(&digest).map_err(refused)?,
+                })
+            }
+            (Some(_), None) => {
+                return Err(ApiError::bad_request(
+                    "the node's withdrawal needs your signature on its commitment too",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(ApiError::bad_request(
+                    "only a withdrawal carries a commitment signature",
+                ))
+            }
+            (None, None) => None,
+        };
         let mut writes = vec![Write::Signature {
             channel_id: record.channel_id,
             nonce: request.nonce,
             side: Side::User,
             signature: &request.signature,
         }];
+        if let Some(signatures) = commitment_signatures {
+            writes.push(Write::Commitment {
+                channel_id: record.channel_id,
+                nonce: request.nonce,
+                signatures,
+            });
+        }
         if let Some(p) = &payment {
             writes.push(Write::Payment(p));
         }
         state.store.write(&writes).await?;
+        if let (Some(c), Some(signatures)) = (commitment, commitment_signatures) {
+            // Durable first; now the chain. A failure leaves the commitment stored, to be sent again.
+            let signed = spoke_protocol::SignedCommitment {
+                commitment: c,
+                user_signature: signatures.user,
+                node_signature: signatures.node,
+            };
+            let sender = state.tx.clone();
+            let (user, epoch) = (user.0, record.epoch);
+            tokio::spawn(async move {
+                match sender.withdraw(user, epoch, &signed).await {
+                    Ok(hash) => tracing::info!(tx = %hash, "the node's withdrawal sent"),
+                    Err(e) => tracing::error!(error = %e, "sending the node's withdrawal failed"),
+                }
+            });
+        }
         (payment, drive)
     };
     if let Some(p) = &payment {

@@ -187,6 +187,9 @@ async fn drive_one(state: &AppState, channel_id: B256, listening: bool) -> Resul
             proposed =
                 cancel_expired_lock(state, channel_id, &latest.state, &ctx, &mut ready).await?;
         }
+        if proposed.is_none() {
+            proposed = reclaim_excess(state, channel_id, &latest.state, &ctx).await?;
+        }
         proposed
     };
     if let Some((pending, forwarded)) = proposed {
@@ -198,6 +201,44 @@ async fn drive_one(state: &AppState, channel_id: B256, listening: bool) -> Resul
         }
     }
     Ok(ready)
+}
+
+/// Collateral above the ceiling goes back to the node's own address: a withdrawal of the node's side, which the
+/// user's client countersigns (with its commitment) the next time it is here; the node then sends it to the chain.
+async fn reclaim_excess(
+    state: &AppState,
+    channel_id: B256,
+    current: &ChannelState,
+    ctx: &Context<'_>,
+) -> Result<Option<(PendingProposal, Option<Payment>)>> {
+    for entry in &current.assets {
+        let ceiling = state.collateral.bounds(entry.asset).ceiling;
+        if entry.balance_node <= ceiling {
+            continue;
+        }
+        let update = Update::Withdraw {
+            asset: entry.asset,
+            side: Side::Node,
+            amount: entry.balance_node - ceiling,
+            recipient: state.node,
+        };
+        match propose(current, update, ctx, &state.signer) {
+            Ok((next, proposal)) => {
+                let stored = node_signed(channel_id, &next, &proposal);
+                state.store.write(&[Write::Append(&stored)]).await?;
+                tracing::info!(channel = %channel_id, asset = %entry.asset, "reclaiming collateral above the ceiling");
+                return Ok(Some((
+                    PendingProposal {
+                        proposal,
+                        payment: None,
+                    },
+                    None,
+                )));
+            }
+            Err(e) => tracing::error!(error = %e, "the node cannot reclaim its excess collateral"),
+        }
+    }
+    Ok(None)
 }
 
 /// The node's collateral deposit, once confirmed, is counted into its side of the channel.

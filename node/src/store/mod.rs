@@ -197,6 +197,12 @@ pub enum Write<'a> {
     CollateralDone { channel_id: B256, asset: Address },
     /// Marks a quote taken; the batch fails if it was taken already.
     QuoteUsed(B256),
+    /// Stores both signatures on the commitment of the withdrawal at `nonce`, when none are stored yet.
+    Commitment {
+        channel_id: B256,
+        nonce: u64,
+        signatures: CommitmentSignatures,
+    },
 }
 
 /// The node's storage. Every method is one transaction: it completes durably or changes nothing.

@@ -514,6 +514,23 @@ impl Store for SqlStore {
                     upsert_payment(&mut tx, payment).await?;
                     Written::Stored
                 }
+                Write::Commitment {
+                    channel_id,
+                    nonce,
+                    signatures,
+                } => {
+                    sqlx::query(
+                        "UPDATE channel_updates SET user_commitment_signature = $1, node_commitment_signature = $2 \
+                         WHERE channel_id = $3 AND nonce = $4 AND user_commitment_signature IS NULL",
+                    )
+                    .bind(sig_text(&signatures.user))
+                    .bind(sig_text(&signatures.node))
+                    .bind(key(channel_id))
+                    .bind(db_int(*nonce)?)
+                    .execute(&mut *tx)
+                    .await?;
+                    Written::Stored
+                }
                 Write::QuoteUsed(id) => {
                     let done = sqlx::query("UPDATE quotes SET used = 1 WHERE id = $1 AND used = 0")
                         .bind(key(id))
