@@ -94,6 +94,12 @@ pub enum ClientEvent {
     PaymentStatus { id: B256, status: PaymentStatus },
     /// The client refused something the node asked it to sign, and why.
     Refused { reason: String },
+    /// A deposit is mined; it is counted once the node sees it confirmed.
+    DepositSent {
+        asset: Address,
+        amount: U256,
+        tx: B256,
+    },
 }
 
 /// The balances of one asset, in base units.
@@ -818,6 +824,29 @@ impl Client {
         drop(channel);
         self.emit(ClientEvent::StateChanged { nonce });
         Ok(true)
+    }
+
+    /// Deposits `amount` of `asset` on chain from the user's account (ETH is the zero address; a token is approved
+    /// first) and counts it into the channel once the node sees it confirmed, waiting at most `timeout`. Needs
+    /// `eth_url`. Emits [`ClientEvent::DepositSent`] when the transaction is mined, so an app can show the wait.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub async fn deposit(
+        &self,
+        asset: Address,
+        amount: U256,
+        timeout: Duration,
+    ) -> Result<ProposeResponse> {
+        let chain = self
+            .shared
+            .chain
+            .as_ref()
+            .ok_or_else(|| Error::Config("a deposit needs the chain: set eth_url".into()))?;
+        let tx = chain
+            .deposit(self.shared.node_config.node, asset, amount)
+            .await?;
+        self.emit(ClientEvent::DepositSent { asset, amount, tx });
+        self.count_deposit_when_confirmed(asset, amount, timeout)
+            .await
     }
 
     /// Counts `amount` more of the user's confirmed on-chain deposit into the balance. The node refuses with

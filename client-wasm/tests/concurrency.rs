@@ -36,7 +36,7 @@ async fn two_hundred_payments_at_once_from_twenty_payers_to_one_payee() {
     let mut payers = Vec::new();
     for index in 2..PAYERS + 2 {
         let payer = sys.client(index).await;
-        sys.fund(&payer, index, dai(1)).await;
+        sys.fund(&payer, dai(1)).await;
         payers.push(payer);
     }
     let amount = dai(1) / U256::from(100);

@@ -21,8 +21,8 @@ async fn two_users_pay_each_other_in_both_directions_and_one_withdraws() {
     let alice = sys.client(1).await;
     let bob = sys.client(2).await;
     let dai_token = sys.deployment.dai;
-    sys.fund(&alice, 1, dai(50)).await;
-    sys.fund(&bob, 2, dai(50)).await;
+    sys.fund(&alice, dai(50)).await;
+    sys.fund(&bob, dai(50)).await;
 
     let mut bob_events = bob.events();
     // The node has no collateral in Bob's channel yet: the payment waits for the node's deposit.
@@ -102,7 +102,7 @@ async fn a_payment_to_an_offline_user_completes_when_that_user_connects() {
     let sys = System::start(20).await;
     let alice = sys.client(1).await;
     let dai_token = sys.deployment.dai;
-    sys.fund(&alice, 1, dai(20)).await;
+    sys.fund(&alice, dai(20)).await;
     {
         // Bob gets collateral while online, then goes away.
         let bob = sys.client(2).await;
@@ -172,7 +172,7 @@ async fn a_payer_who_goes_offline_is_resolved_when_back_and_the_preimage_is_reve
         .await;
     }
     let alice = sys.client(1).await;
-    sys.fund(&alice, 1, dai(20)).await;
+    sys.fund(&alice, dai(20)).await;
     // Bob is away, so the payment waits at the node; then Alice goes away too.
     let id = alice
         .pay(sys.secret_address(2), dai_token, dai(4))
@@ -243,7 +243,7 @@ async fn a_link_is_redeemed_by_a_third_user_and_the_node_locks_before_it_sees_th
     let sys = System::start(20).await;
     let dai_token = sys.deployment.dai;
     let alice = sys.client(1).await;
-    sys.fund(&alice, 1, dai(20)).await;
+    sys.fund(&alice, dai(20)).await;
     let carol = sys.client(3).await;
     carol
         .request_collateral(dai_token)
@@ -351,7 +351,7 @@ async fn exchange_at_a_quote_and_an_expired_or_reused_quote_is_refused() {
     let dai_token = sys.deployment.dai;
     let eth = Address::ZERO;
     let alice = sys.client(1).await;
-    sys.fund(&alice, 1, dai(100)).await;
+    sys.fund(&alice, dai(100)).await;
 
     let bought = alice
         .exchange(dai_token, dai(20), eth, dai(1) / U256::from(100))
@@ -406,7 +406,7 @@ async fn collateral_above_the_ceiling_goes_back_to_the_node_through_a_withdrawal
     let dai_token = sys.deployment.dai;
     let alice = sys.client(1).await;
     let bob = sys.client(2).await;
-    sys.fund(&bob, 2, dai(100)).await;
+    sys.fund(&bob, dai(100)).await;
     // Bob pays Alice 25 Dai in two payments: the node ends up holding 25 in Bob's channel, 5 above the ceiling.
     for amount in [dai(15), dai(10)] {
         let id = bob
@@ -441,4 +441,69 @@ async fn collateral_above_the_ceiling_goes_back_to_the_node_through_a_withdrawal
         "Bob's own balance is untouched"
     );
     assert_eq!(alice.balance(dai_token).await, dai(25));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dispute_seen_on_chain_freezes_the_channel_at_the_node() {
+    let sys = System::start(20).await;
+    let dai_token = sys.deployment.dai;
+    let alice = sys.client(1).await;
+    let mut events = alice.events();
+    sys.fund(&alice, dai(10)).await;
+    let sent = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if let Ok(ClientEvent::DepositSent { amount, .. }) = events.recv().await {
+                return amount;
+            }
+        }
+    })
+    .await
+    .expect("the deposit's progress event");
+    assert_eq!(sent, dai(10));
+
+    // Alice disputes on chain with her latest state; the node's watcher sees it and freezes the channel.
+    let signed = alice.export_state().await.expect("a state");
+    let provider = spoke_contracts::http_provider(
+        sys.anvil.endpoint().as_str(),
+        alloy::signers::local::PrivateKeySigner::from(sys.anvil.keys()[1].clone()),
+    )
+    .expect("provider");
+    let manager =
+        spoke_contracts::bindings::ChannelManager::new(sys.deployment.channel_manager, provider);
+    let sig = |s: &spoke_protocol::Signature| alloy::primitives::Bytes::from(s.as_bytes().to_vec());
+    let receipt = manager
+        .dispute(
+            alice.address(),
+            alice.node_config().node,
+            spoke_contracts::sol_state(&signed.state),
+            sig(&signed.user_signature),
+            sig(&signed.node_signature),
+        )
+        .send()
+        .await
+        .expect("sent")
+        .get_receipt()
+        .await
+        .expect("mined");
+    assert!(receipt.status());
+    // Until the node has seen the dispute an update may still land; from then on every one is refused, and
+    // changes nothing.
+    let to = Address::repeat_byte(0x55);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let before = alice.export_state().await;
+        match alice.withdraw(dai_token, dai(1), to, false).await {
+            Err(e) if e.code() == "CHANNEL_FROZEN" => {
+                assert_eq!(alice.export_state().await, before, "nothing changed");
+                break;
+            }
+            Ok(_) => {}
+            Err(e) => panic!("an unexpected refusal: {e}"),
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the channel was never frozen"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

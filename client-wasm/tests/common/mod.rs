@@ -157,16 +157,11 @@ impl System {
     }
 
     /// Deposits `amount` Dai on chain and counts it.
-    pub async fn fund(&self, client: &Client, index: usize, amount: U256) {
-        let chain = self.chain(index);
-        chain
-            .deposit(client.node_config().node, self.deployment.dai, amount)
-            .await
-            .expect("deposit on chain");
+    pub async fn fund(&self, client: &Client, amount: U256) {
         client
-            .count_deposit_when_confirmed(self.deployment.dai, amount, Duration::from_secs(30))
+            .deposit(self.deployment.dai, amount, Duration::from_secs(30))
             .await
-            .expect("deposit counted");
+            .expect("deposit sent and counted");
     }
 
     pub async fn chain_balance(&self, owner: Address) -> U256 {
