@@ -331,19 +331,9 @@ impl Client {
                         &signed.state,
                     )?;
                     drop(channel);
-                    let _: CountersignResponse = self
-                        .shared
-                        .api
-                        .post(
-                            "/channel/countersign",
-                            &CountersignRequest {
-                                nonce,
-                                signature,
-                                commitment_signature,
-                            },
-                        )
-                        .await?;
-                    return Ok(());
+                    return self
+                        .countersign(nonce, signature, commitment_signature)
+                        .await;
                 }
                 if nonce < channel.state.nonce {
                     // An old push arriving late: this client moved past it already.
@@ -394,17 +384,7 @@ impl Client {
             self.shared.store.save(&snapshot)?;
             channel.snapshot = snapshot;
             channel.state = accepted.state;
-            let _: CountersignResponse = self
-                .shared
-                .api
-                .post(
-                    "/channel/countersign",
-                    &CountersignRequest {
-                        nonce,
-                        signature,
-                        commitment_signature,
-                    },
-                )
+            self.countersign(nonce, signature, commitment_signature)
                 .await?;
             received
         };
@@ -504,6 +484,28 @@ impl Client {
     #[cfg(target_arch = "wasm32")]
     async fn node_deposit(&self, _channel: &Channel, _asset: Address) -> Result<U256, String> {
         Err("the node counts a deposit of its own, and this client has no chain to check it against".into())
+    }
+
+    /// Sends this client's signature on the node's proposal at `nonce` (sent again, it is stored once).
+    async fn countersign(
+        &self,
+        nonce: u64,
+        signature: spoke_protocol::Signature,
+        commitment_signature: Option<spoke_protocol::Signature>,
+    ) -> Result<()> {
+        let _: CountersignResponse = self
+            .shared
+            .api
+            .post(
+                "/channel/countersign",
+                &CountersignRequest {
+                    nonce,
+                    signature,
+                    commitment_signature,
+                },
+            )
+            .await?;
+        Ok(())
     }
 
     /// The node's withdrawal of its own funds (excess collateral) carries a commitment, signed with the state.
