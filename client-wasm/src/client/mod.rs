@@ -1,0 +1,458 @@
+//! The client: its own copy of the channel, the validator before every signature, and the node's API.
+//!
+//! `mod.rs` holds the client's state and its connection; `signing.rs` everything that signs a channel state (the
+//! node's proposals judged and countersigned, the client's own proposals, resyncing); `operations.rs` what an app
+//! calls (deposit, pay, links, exchange, withdraw, collateral).
+//!
+//! All channel work goes through one mutex (`Shared::channel`), so the client signs one state per nonce, in order,
+//! whether the work came from the app (`pay`, `withdraw`, …) or from the node (a proposal over the WebSocket).
+
+use std::{
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use spoke_protocol::{
+    accept_proposal, check_signed_state, commitment_digest, decrypt_preimage, encrypt_preimage,
+    key_belongs_to, link_secrets, login_digest, propose, redemption_digest, sha256, state_digest,
+    verify,
+    wire::{
+        ChallengeRequest, ChallengeResponse, ChannelResponse, CountersignRequest,
+        CountersignResponse, CreateLinkRequest, KeyResponse, LoginRequest, LoginResponse,
+        NodeConfig, NodeEvent, PayRequest, PaymentRecord, PaymentStatus, PendingProposal,
+        ProposeRequest, ProposeResponse, QuoteRequest, QuoteResponse, RedeemLinkRequest,
+        RedeemLinkResponse,
+    },
+    Address, ChannelParams, ChannelState, Context, Lock, Login, PreimageContext, Side,
+    SignedCommitment, SignedState, Signer, Update, B256, U256,
+};
+use tokio::sync::{broadcast, Mutex};
+
+mod operations;
+mod signing;
+
+use crate::{
+    node::NodeApi,
+    store::{Snapshot, StateStore},
+    Error, Result,
+};
+
+/// Unix seconds.
+pub(crate) fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn random_b256() -> Result<B256> {
+    let mut bytes = [0u8; 32];
+    getrandom::getrandom(&mut bytes).map_err(|e| Error::Config(format!("no randomness: {e}")))?;
+    Ok(B256::from(bytes))
+}
+
+/// What a client is told to do and whom to trust.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// The node's base URL, e.g. `http://127.0.0.1:8080`.
+    pub node_url: String,
+    /// The chain id the client expects; the node's `/config` must agree.
+    pub chain_id: Option<u64>,
+    /// The ChannelManager the client expects; the node's `/config` must agree.
+    pub channel_manager: Option<Address>,
+    /// The node's address the client expects.
+    pub node: Option<Address>,
+    /// How long the node's lock to a payee runs, in seconds; the payer's lock runs Δ (+ a margin) longer.
+    pub payee_lock_seconds: u64,
+    /// A JSON-RPC URL of the chain. The client checks every deposit the node counts for itself against it
+    /// (a state counting more than the contract holds could never be disputed); without it, it signs none.
+    pub eth_url: Option<String>,
+}
+
+impl ClientConfig {
+    pub fn new(node_url: impl Into<String>) -> ClientConfig {
+        ClientConfig {
+            node_url: node_url.into(),
+            chain_id: None,
+            channel_manager: None,
+            node: None,
+            payee_lock_seconds: 24 * 3600,
+            eth_url: None,
+        }
+    }
+}
+
+/// What happened in the client's channel, for the app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientEvent {
+    /// A new double-signed state.
+    StateChanged { nonce: u64 },
+    /// A payment to this client is resolved: the amount is in its balance.
+    PaymentReceived {
+        id: B256,
+        from: Address,
+        asset: Address,
+        amount: U256,
+    },
+    /// A payment this client sent or receives changed status at the node.
+    PaymentStatus { id: B256, status: PaymentStatus },
+    /// The client refused something the node asked it to sign, and why.
+    Refused { reason: String },
+    /// A deposit is mined; it is counted once the node sees it confirmed.
+    DepositSent {
+        asset: Address,
+        amount: U256,
+        tx: B256,
+    },
+}
+
+/// The balances of one asset, in base units.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Balance {
+    pub asset: Address,
+    pub user: U256,
+    pub node: U256,
+    /// This client's funds in locks it sent.
+    pub locked: U256,
+}
+
+/// The client's view of its channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelView {
+    pub channel_id: B256,
+    pub nonce: u64,
+    pub balances: Vec<Balance>,
+    pub locks: Vec<Lock>,
+}
+
+/// The channel as this client holds it.
+#[derive(Debug)]
+struct Channel {
+    snapshot: Snapshot,
+    /// The state of `snapshot.latest`, or the opening state.
+    state: ChannelState,
+}
+
+impl Channel {
+    fn params(&self) -> &ChannelParams {
+        &self.snapshot.params
+    }
+}
+
+#[derive(Debug)]
+struct Shared {
+    api: NodeApi,
+    signer: Signer,
+    secret: B256,
+    config: ClientConfig,
+    node_config: NodeConfig,
+    store: Arc<dyn StateStore>,
+    /// Reads the chain, when the app gave a URL.
+    #[cfg(not(target_arch = "wasm32"))]
+    chain: Option<crate::EthChain>,
+    channel: Mutex<Channel>,
+    events: broadcast::Sender<ClientEvent>,
+    /// Who paid the locks this client is about to resolve, for its events.
+    senders: std::sync::Mutex<std::collections::HashMap<B256, Address>>,
+    /// Whether a task is proposing resolves; one at a time keeps them in order.
+    resolving: AtomicBool,
+}
+
+/// A connected client. Cheap to clone; every clone is the same client.
+#[derive(Debug, Clone)]
+pub struct Client {
+    shared: Arc<Shared>,
+}
+
+impl Client {
+    /// Logs in to the node with `secret` (the user's channel key), sets the channel up, reconciles it with the
+    /// local store and takes any proposal waiting at the node. Natively it also listens on the node's WebSocket.
+    pub async fn connect(
+        config: ClientConfig,
+        secret: B256,
+        store: Arc<dyn StateStore>,
+    ) -> Result<Client> {
+        let signer = Signer::from_bytes(&secret)
+            .map_err(|_| Error::Config("the secret is not a valid secp256k1 key".into()))?;
+        let mut api = NodeApi::new(&config.node_url);
+        let node_config: NodeConfig = api.get("/config").await?;
+        check_node_config(&config, &node_config)?;
+        let token = login(&api, &signer, &node_config).await?;
+        api.set_token(token);
+        let setup: ChannelResponse = api.post("/channel/setup", &serde_json::json!({})).await?;
+        let channel = reconcile(&signer, &node_config, setup, store.as_ref())?;
+        #[cfg(not(target_arch = "wasm32"))]
+        let chain = config
+            .eth_url
+            .as_deref()
+            .map(|url| crate::EthChain::new(url, &secret, node_config.channel_manager))
+            .transpose()?;
+        let (events, _) = broadcast::channel(1024);
+        let client = Client {
+            shared: Arc::new(Shared {
+                api,
+                signer,
+                secret,
+                config,
+                node_config,
+                store,
+                #[cfg(not(target_arch = "wasm32"))]
+                chain,
+                channel: Mutex::new(channel),
+                events,
+                senders: Default::default(),
+                resolving: AtomicBool::new(false),
+            }),
+        };
+        client.resend_unanswered().await?;
+        match client.sync().await {
+            // A proposal this client will not sign does not keep it from connecting: the refusal went out as an
+            // event, and the app decides (a link it has yet to redeem, say, or a dispute).
+            Err(Error::Refused(_)) | Ok(()) => {}
+            Err(e) => return Err(e),
+        }
+        client.resolve_received().await?;
+        #[cfg(not(target_arch = "wasm32"))]
+        crate::listen::spawn(client.clone());
+        Ok(client)
+    }
+
+    pub fn address(&self) -> Address {
+        self.shared.signer.address()
+    }
+
+    pub fn node_config(&self) -> &NodeConfig {
+        &self.shared.node_config
+    }
+
+    pub(crate) fn api(&self) -> &NodeApi {
+        &self.shared.api
+    }
+
+    /// Events from now on.
+    pub fn events(&self) -> broadcast::Receiver<ClientEvent> {
+        self.shared.events.subscribe()
+    }
+
+    pub(crate) fn emit(&self, event: ClientEvent) {
+        // No receiver is fine: events are for whoever listens.
+        let _ = self.shared.events.send(event);
+    }
+
+    pub(crate) fn is_alive(&self) -> bool {
+        Arc::strong_count(&self.shared) > 1
+    }
+
+    /// The channel's parameters.
+    pub async fn params(&self) -> ChannelParams {
+        self.shared.channel.lock().await.params().clone()
+    }
+
+    /// Balances and locks of the latest double-signed state.
+    pub async fn channel(&self) -> ChannelView {
+        let channel = self.shared.channel.lock().await;
+        ChannelView {
+            channel_id: channel.state.channel_id,
+            nonce: channel.state.nonce,
+            balances: channel
+                .state
+                .assets
+                .iter()
+                .map(|a| Balance {
+                    asset: a.asset,
+                    user: a.balance_user,
+                    node: a.balance_node,
+                    locked: a.locked_user,
+                })
+                .collect(),
+            locks: channel.state.locks.clone(),
+        }
+    }
+
+    /// The user's balance of `asset`.
+    pub async fn balance(&self, asset: Address) -> U256 {
+        let channel = self.shared.channel.lock().await;
+        channel
+            .state
+            .asset(asset)
+            .map(|a| a.balance_user)
+            .unwrap_or_default()
+    }
+
+    /// The latest double-signed state, to keep a second copy or to dispute with.
+    pub async fn export_state(&self) -> Option<SignedState> {
+        self.shared.channel.lock().await.snapshot.latest.clone()
+    }
+
+    /// Co-signed withdrawal commitments, for the chain.
+    pub async fn commitments(&self) -> Vec<SignedCommitment> {
+        self.shared
+            .channel
+            .lock()
+            .await
+            .snapshot
+            .commitments
+            .clone()
+    }
+
+    /// The user's payments as the node reports them, newest first, at most `limit` (the node caps it at 500).
+    pub async fn history(&self, limit: u32) -> Result<Vec<PaymentRecord>> {
+        self.shared
+            .api
+            .get(&format!("/payments?limit={limit}"))
+            .await
+    }
+
+    pub(crate) fn handle_event(&self, event: NodeEvent) {
+        match event {
+            NodeEvent::Proposal(p) => {
+                let client = self.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = client.take_proposal(*p).await {
+                        tracing::warn!(error = %e, "a pushed proposal was not taken");
+                    }
+                });
+            }
+            NodeEvent::Payment { id, status, .. } => {
+                self.emit(ClientEvent::PaymentStatus { id, status });
+            }
+        }
+    }
+}
+
+/// A co-signed withdrawal, and the node's transaction when it sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Withdrawal {
+    pub commitment: SignedCommitment,
+    pub tx: Option<B256>,
+}
+
+/// Where an update goes besides `/channel/propose`: a payment to a user, a link, a withdrawal the node submits.
+#[derive(Debug, Clone)]
+enum Route {
+    Pay {
+        recipient: Address,
+        payee_expiry: u64,
+        encrypted_preimage: spoke_protocol::EncryptedPreimage,
+    },
+    Link {
+        link_address: Address,
+        payee_expiry: u64,
+    },
+    /// A withdrawal the node sends to the chain itself.
+    SubmitWithdrawal,
+}
+
+/// A lock paid to this client, with the preimage that claims it.
+#[derive(Debug)]
+struct Received {
+    lock: Lock,
+    preimage: B256,
+    from: Address,
+}
+
+fn check_node_config(config: &ClientConfig, node: &NodeConfig) -> Result<()> {
+    let mismatch = |what: &str, want: String, got: String| {
+        Err(Error::Config(format!(
+            "the node serves {what} {got}, but this client expects {want}"
+        )))
+    };
+    if let Some(id) = config.chain_id.filter(|id| *id != node.chain_id) {
+        return mismatch("chain", id.to_string(), node.chain_id.to_string());
+    }
+    if let Some(m) = config
+        .channel_manager
+        .filter(|m| *m != node.channel_manager)
+    {
+        return mismatch("contract", m.to_string(), node.channel_manager.to_string());
+    }
+    if let Some(n) = config.node.filter(|n| *n != node.node) {
+        return mismatch("node key", n.to_string(), node.node.to_string());
+    }
+    Ok(())
+}
+
+/// SIWE login: the client checks the message names the node's domain, its chain and this client before it signs.
+async fn login(api: &NodeApi, signer: &Signer, node: &NodeConfig) -> Result<String> {
+    let challenge: ChallengeResponse = api
+        .post(
+            "/auth/challenge",
+            &ChallengeRequest {
+                address: signer.address(),
+            },
+        )
+        .await?;
+    let login = Login::parse(&challenge.message)?;
+    login.check_before_signing(&node.login_domain, node.chain_id, signer.address(), now())?;
+    let signature = signer.sign_digest(&login_digest(&challenge.message))?;
+    let response: LoginResponse = api
+        .post(
+            "/auth/login",
+            &LoginRequest {
+                message: challenge.message,
+                signature,
+            },
+        )
+        .await?;
+    Ok(response.token)
+}
+
+/// The channel the client resumes from: its own store, or the node's newest double-signed state when that is
+/// newer and carries this client's own signature.
+fn reconcile(
+    signer: &Signer,
+    node: &NodeConfig,
+    setup: ChannelResponse,
+    store: &dyn StateStore,
+) -> Result<Channel> {
+    let params = setup.params;
+    let expected = ChannelParams {
+        user: signer.address(),
+        node: node.node,
+        chain_id: node.chain_id,
+        contract: node.channel_manager,
+        ..params.clone()
+    };
+    if params != expected {
+        return Err(Error::Config(
+            "the node's channel parameters name another user, node, chain or contract".into(),
+        ));
+    }
+    params.check()?;
+    let local = store.load()?.filter(|s| s.params == params);
+    let mut snapshot = local.unwrap_or(Snapshot {
+        params: params.clone(),
+        latest: None,
+        unanswered: None,
+        commitments: Vec::new(),
+        preimages: Vec::new(),
+        link_preimages: Vec::new(),
+    });
+    let local_nonce = snapshot.latest.as_ref().map_or(0, |s| s.state.nonce);
+    if let Some(remote) = setup.latest {
+        if remote.state.nonce > local_nonce {
+            check_signed_state(&remote, &params).map_err(|e| {
+                Error::Refused(format!(
+                    "the node's copy of the channel does not check out: {e}"
+                ))
+            })?;
+            snapshot.latest = Some(remote);
+            store.save(&snapshot)?;
+        } else if remote.state.nonce < local_nonce {
+            tracing::warn!(
+                node = remote.state.nonce,
+                local = local_nonce,
+                "the node is behind this client's copy of the channel"
+            );
+        }
+    }
+    let state = snapshot
+        .latest
+        .as_ref()
+        .map(|s| s.state.clone())
+        .unwrap_or_else(|| ChannelState::initial(params.channel_id()));
+    Ok(Channel { snapshot, state })
+}

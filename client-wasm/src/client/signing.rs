@@ -1,0 +1,539 @@
+//! Everything that signs a channel state: the node's proposals, judged by the validator and the client's own
+//! checks, then countersigned; the client's own proposals; the resolves it owes; catching up with the node.
+
+use super::*;
+
+impl Client {
+    /// Takes the node's pending proposal, if any, and every one that follows it.
+    pub async fn sync(&self) -> Result<()> {
+        for _ in 0..64 {
+            let pending: Option<PendingProposal> = self.shared.api.get("/channel/pending").await?;
+            match pending {
+                Some(p) => self.take_proposal(p).await?,
+                None => return Ok(()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Judges a node proposal with the validator and the client's own checks; signs it only if both agree,
+    /// saving the state before the signature leaves. A lock paid to this client is then resolved at once.
+    pub async fn take_proposal(&self, pending: PendingProposal) -> Result<()> {
+        let received = {
+            let mut channel = self.shared.channel.lock().await;
+            let nonce = pending.proposal.nonce;
+            if nonce <= channel.state.nonce {
+                let latest = channel.snapshot.latest.as_ref();
+                if let Some(signed) = latest.filter(|s| {
+                    s.state.nonce == nonce && s.node_signature == pending.proposal.signature
+                }) {
+                    // Taken already (it also came the other way), but the node still waits: the countersignature
+                    // was lost on its way. The same signature again; the node stores it once.
+                    let signature = signed.user_signature;
+                    let commitment_signature = self.commitment_signature(
+                        channel.params(),
+                        &pending.proposal.update,
+                        &signed.state,
+                    )?;
+                    drop(channel);
+                    return self
+                        .countersign(nonce, signature, commitment_signature)
+                        .await;
+                }
+                if nonce < channel.state.nonce {
+                    // An old push arriving late: this client moved past it already.
+                    return Ok(());
+                }
+                return Err(self.refuse(format!(
+                    "stale nonce: the node proposes another state at nonce {nonce}, which this client already holds"
+                )));
+            }
+            let ctx = Context {
+                now: now(),
+                proposer: Side::Node,
+                params: channel.params(),
+            };
+            let accepted = match accept_proposal(&channel.state, &pending.proposal, &ctx) {
+                Ok(a) => a,
+                Err(e) => return Err(self.refuse(e.to_string())),
+            };
+            let received = match self.judge(&channel, &pending).await {
+                Ok(r) => r,
+                Err(reason) => return Err(self.refuse(reason)),
+            };
+            let signature = self.shared.signer.sign_digest(&accepted.digest)?;
+            let commitment_signature = self.commitment_signature(
+                channel.params(),
+                &pending.proposal.update,
+                &accepted.state,
+            )?;
+            let signed = SignedState {
+                state: accepted.state.clone(),
+                user_signature: signature,
+                node_signature: pending.proposal.signature,
+            };
+            let mut snapshot = channel.snapshot.clone();
+            snapshot.latest = Some(signed);
+            if let Some(r) = &received {
+                snapshot.preimages.push((r.lock.id, r.preimage));
+                self.shared
+                    .senders
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .insert(r.lock.id, r.from);
+            }
+            // Preimages are kept while their lock is open: what a dispute would need.
+            snapshot
+                .preimages
+                .retain(|(id, _)| accepted.state.lock(*id).is_some());
+            self.shared.store.save(&snapshot)?;
+            channel.snapshot = snapshot;
+            channel.state = accepted.state;
+            self.countersign(nonce, signature, commitment_signature)
+                .await?;
+            received
+        };
+        self.emit(ClientEvent::StateChanged {
+            nonce: pending.proposal.nonce,
+        });
+        if received.is_some() {
+            self.resolve_received().await?;
+        }
+        Ok(())
+    }
+
+    /// The first lock paid to this client that it can resolve: in its state, with a preimage it saved, and not
+    /// too close to expiry for an off-chain resolve.
+    async fn next_resolvable(&self) -> Option<(Lock, B256)> {
+        let channel = self.shared.channel.lock().await;
+        let margin = channel.params().timing.safety_margin;
+        let now = now();
+        channel
+            .state
+            .locks
+            .iter()
+            .filter(|l| l.sender == Side::Node && now + margin <= l.expiry)
+            .find_map(|l| {
+                let by_id = channel
+                    .snapshot
+                    .preimages
+                    .iter()
+                    .find(|(id, _)| *id == l.id);
+                let by_hashlock = channel
+                    .snapshot
+                    .link_preimages
+                    .iter()
+                    .find(|(hashlock, _)| *hashlock == l.hashlock);
+                by_id
+                    .or(by_hashlock)
+                    .map(|(_, preimage)| (l.clone(), *preimage))
+            })
+    }
+
+    /// Proposes the resolve of every lock paid to this client whose preimage it holds. The work list is the
+    /// saved channel itself, so nothing owed is forgotten across a lost answer or a restart. One caller does the
+    /// work at a time; the others return at once. The first refusal ends the pass; the next call tries again.
+    pub(super) async fn resolve_received(&self) -> Result<()> {
+        loop {
+            if self.shared.resolving.swap(true, Ordering::AcqRel) {
+                return Ok(());
+            }
+            let outcome = async {
+                while let Some((lock, preimage)) = self.next_resolvable().await {
+                    self.propose(Update::ResolveLock {
+                        id: lock.id,
+                        preimage,
+                    })
+                    .await
+                    .inspect_err(
+                        |e| tracing::warn!(error = %e, lock = %lock.id, "resolve not accepted yet"),
+                    )?;
+                    let from = self
+                        .shared
+                        .senders
+                        .lock()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner())
+                        .remove(&lock.id)
+                        .unwrap_or(Address::ZERO);
+                    self.emit(ClientEvent::PaymentReceived {
+                        id: lock.id,
+                        from,
+                        asset: lock.asset,
+                        amount: lock.amount,
+                    });
+                }
+                Ok::<(), Error>(())
+            }
+            .await;
+            self.shared.resolving.store(false, Ordering::Release);
+            outcome?;
+            // A lock taken between the last look and the release would otherwise wait for the next call.
+            if self.next_resolvable().await.is_none() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// What the chain shows the node deposited into this channel.
+    #[cfg(not(target_arch = "wasm32"))]
+    async fn node_deposit(&self, channel: &Channel, asset: Address) -> Result<U256, String> {
+        let chain = self.shared.chain.as_ref().ok_or(
+            "the node counts a deposit of its own, and this client has no chain to check it against (set eth_url)",
+        )?;
+        chain
+            .deposited(channel.state.channel_id, asset, Side::Node, 0)
+            .await
+            .map_err(|e| format!("cannot check the node's deposit on chain: {e}"))
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    async fn node_deposit(&self, _channel: &Channel, _asset: Address) -> Result<U256, String> {
+        Err("the node counts a deposit of its own, and this client has no chain to check it against".into())
+    }
+
+    /// Sends this client's signature on the node's proposal at `nonce` (sent again, it is stored once).
+    async fn countersign(
+        &self,
+        nonce: u64,
+        signature: spoke_protocol::Signature,
+        commitment_signature: Option<spoke_protocol::Signature>,
+    ) -> Result<()> {
+        let _: CountersignResponse = self
+            .shared
+            .api
+            .post(
+                "/channel/countersign",
+                &CountersignRequest {
+                    nonce,
+                    signature,
+                    commitment_signature,
+                },
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The node's withdrawal of its own funds (excess collateral) carries a commitment, signed with the state.
+    fn commitment_signature(
+        &self,
+        params: &ChannelParams,
+        update: &Update,
+        state: &ChannelState,
+    ) -> Result<Option<spoke_protocol::Signature>> {
+        update
+            .commitment(state)
+            .map(|c| {
+                self.shared
+                    .signer
+                    .sign_digest(&commitment_digest(&params.domain(), &c))
+            })
+            .transpose()
+            .map_err(Error::from)
+    }
+
+    pub(super) fn refuse(&self, reason: String) -> Error {
+        tracing::warn!(%reason, "refused to sign the node's proposal");
+        self.emit(ClientEvent::Refused {
+            reason: reason.clone(),
+        });
+        Error::Refused(reason)
+    }
+
+    /// The client's own checks beyond the validator. For the node's lock to this client: enough time to reveal
+    /// on chain, and a preimage that opens it.
+    async fn judge(
+        &self,
+        channel: &Channel,
+        pending: &PendingProposal,
+    ) -> Result<Option<Received>, String> {
+        match &pending.proposal.update {
+            Update::CreateLock { lock } => {
+                let timing = channel.params().timing;
+                let earliest = now() + timing.reveal_time + timing.safety_margin;
+                if lock.expiry < earliest {
+                    return Err(format!(
+                        "the node's lock expires at {}, too soon to reveal on chain (needs {earliest})",
+                        lock.expiry
+                    ));
+                }
+                let payment = pending
+                    .payment
+                    .as_ref()
+                    .ok_or("the node's lock comes without its payment")?;
+                let preimage = match &payment.encrypted_preimage {
+                    Some(encrypted) => {
+                        let context = PreimageContext {
+                            hashlock: lock.hashlock,
+                            asset: lock.asset,
+                            amount: lock.amount,
+                            expiry: lock.expiry,
+                        };
+                        decrypt_preimage(&self.shared.secret, encrypted, &context).map_err(|e| {
+                            format!("the preimage does not open this lock ({e}): its amount, asset or expiry differ from what the payer sent")
+                        })?
+                    }
+                    // A link this client is redeeming: it derived the preimage from the link's secret.
+                    None => channel
+                        .snapshot
+                        .link_preimages
+                        .iter()
+                        .find(|(hashlock, _)| *hashlock == lock.hashlock)
+                        .map(|(_, preimage)| *preimage)
+                        .ok_or("the node's lock comes with no preimage and matches no link this client redeems")?,
+                };
+                Ok(Some(Received {
+                    lock: lock.clone(),
+                    preimage,
+                    from: payment.payer,
+                }))
+            }
+            Update::CountDeposit { side, .. } if *side == Side::User => {
+                Err("only this client counts its own deposits".into())
+            }
+            Update::CountDeposit { asset, amount, .. } => {
+                let counted = channel
+                    .state
+                    .asset(*asset)
+                    .map(|a| a.counted_node)
+                    .unwrap_or_default()
+                    .saturating_add(*amount);
+                let on_chain = self.node_deposit(channel, *asset).await?;
+                if counted > on_chain {
+                    return Err(format!(
+                        "the node counts {counted} of {asset} deposited on its side, but the chain shows {on_chain}"
+                    ));
+                }
+                Ok(None)
+            }
+            Update::Withdraw { side, .. } if *side == Side::User => {
+                Err("only this client withdraws its own funds".into())
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Proposes `update` as the user: signs the state it produces, saves it, sends it, checks the node's
+    /// countersignature, saves the double-signed state. A node proposal in the way is taken first.
+    pub async fn propose(&self, update: Update) -> Result<ProposeResponse> {
+        self.propose_with(update, None).await
+    }
+
+    pub(super) async fn propose_with(
+        &self,
+        update: Update,
+        route: Option<Route>,
+    ) -> Result<ProposeResponse> {
+        for _ in 0..64 {
+            match self.propose_once(&update, route.clone()).await {
+                Err(e) if e.is_node("STALE_NONCE") => {
+                    // The node is ahead: an answer to this client was lost (the node stored and countersigned
+                    // a state this client signed). Its double-signed copy carries this client's own signature.
+                    self.resync().await?;
+                    Box::pin(self.sync()).await?;
+                }
+                Err(e) if e.is_node("PENDING_PROPOSAL") => {
+                    // Taking the node's proposal may itself propose (a resolve), hence the box.
+                    Box::pin(self.sync()).await?;
+                }
+                other => return other,
+            }
+        }
+        Err(Error::Timeout("a free nonce in a busy channel"))
+    }
+
+    async fn propose_once(&self, update: &Update, route: Option<Route>) -> Result<ProposeResponse> {
+        let mut channel = self.shared.channel.lock().await;
+        let ctx = Context {
+            now: now(),
+            proposer: Side::User,
+            params: channel.params(),
+        };
+        let (next, proposal) = propose(&channel.state, update.clone(), &ctx, &self.shared.signer)?;
+        let mut snapshot = channel.snapshot.clone();
+        snapshot.unanswered = Some(next.clone());
+        self.shared.store.save(&snapshot)?;
+        channel.snapshot = snapshot;
+        let commitment = update.commitment(&next);
+        let commitment_signature = commitment
+            .as_ref()
+            .map(|c| {
+                self.shared
+                    .signer
+                    .sign_digest(&commitment_digest(&channel.params().domain(), c))
+            })
+            .transpose()?;
+        let sent = match route.clone() {
+            Some(Route::Pay {
+                recipient,
+                payee_expiry,
+                encrypted_preimage,
+            }) => {
+                self.shared
+                    .api
+                    .post(
+                        "/pay",
+                        &PayRequest {
+                            proposal: proposal.clone(),
+                            recipient,
+                            payee_expiry,
+                            encrypted_preimage,
+                        },
+                    )
+                    .await
+            }
+            Some(Route::Link {
+                link_address,
+                payee_expiry,
+            }) => {
+                self.shared
+                    .api
+                    .post(
+                        "/links",
+                        &CreateLinkRequest {
+                            proposal: proposal.clone(),
+                            link_address,
+                            payee_expiry,
+                        },
+                    )
+                    .await
+            }
+            None | Some(Route::SubmitWithdrawal) => {
+                self.shared
+                    .api
+                    .post(
+                        "/channel/propose",
+                        &ProposeRequest {
+                            proposal: proposal.clone(),
+                            commitment_signature,
+                            submit: matches!(route, Some(Route::SubmitWithdrawal)),
+                        },
+                    )
+                    .await
+            }
+        };
+        let response: ProposeResponse = match sent {
+            Ok(r) => r,
+            Err(e) => {
+                if matches!(e, Error::Node { .. }) {
+                    // The node refused: it did not sign, so the state can never be double-signed.
+                    let mut snapshot = channel.snapshot.clone();
+                    snapshot.unanswered = None;
+                    self.shared.store.save(&snapshot)?;
+                    channel.snapshot = snapshot;
+                }
+                return Err(e);
+            }
+        };
+        let dom = channel.params().domain();
+        let digest = state_digest(&dom, &next);
+        if response.nonce != next.nonce {
+            return Err(Error::BadAnswer(format!(
+                "the node answered nonce {} for nonce {}",
+                response.nonce, next.nonce
+            )));
+        }
+        verify(
+            &digest,
+            &response.signature,
+            Side::Node,
+            channel.params().node,
+        )
+        .map_err(|e| Error::BadAnswer(format!("the node's countersignature: {e}")))?;
+        let mut snapshot = channel.snapshot.clone();
+        if let (Some(c), Some(user), Some(node)) = (
+            commitment,
+            commitment_signature,
+            response.commitment_signature,
+        ) {
+            verify(
+                &commitment_digest(&dom, &c),
+                &node,
+                Side::Node,
+                channel.params().node,
+            )
+            .map_err(|e| Error::BadAnswer(format!("the node's commitment signature: {e}")))?;
+            snapshot.commitments.push(SignedCommitment {
+                commitment: c,
+                user_signature: user,
+                node_signature: node,
+            });
+        }
+        snapshot.latest = Some(SignedState {
+            state: next.clone(),
+            user_signature: proposal.signature,
+            node_signature: response.signature,
+        });
+        snapshot.unanswered = None;
+        self.shared.store.save(&snapshot)?;
+        channel.snapshot = snapshot;
+        channel.state = next;
+        drop(channel);
+        self.emit(ClientEvent::StateChanged {
+            nonce: response.nonce,
+        });
+        Ok(response)
+    }
+
+    /// A state the client signed and sent before a crash or a lost answer: the node either stored it (and its
+    /// answer is the same signature again) or never saw it. Either way the client learns which, before it signs
+    /// anything else.
+    pub(super) async fn resend_unanswered(&self) -> Result<()> {
+        let mut channel = self.shared.channel.lock().await;
+        let Some(unanswered) = channel.snapshot.unanswered.clone() else {
+            return Ok(());
+        };
+        let mut snapshot = channel.snapshot.clone();
+        snapshot.unanswered = None;
+        if unanswered.nonce == channel.state.nonce + 1 {
+            // The restore from the node did not include it, so the node never countersigned it: forget it.
+            tracing::info!(
+                nonce = unanswered.nonce,
+                "dropping a state the node never countersigned"
+            );
+        }
+        self.shared.store.save(&snapshot)?;
+        channel.snapshot = snapshot;
+        Ok(())
+    }
+
+    /// Brings the client level with the node after a gap (a lost connection, a restart of either side): adopts the
+    /// node's newer double-signed state, takes its pending proposals, and proposes the resolves still owed.
+    pub async fn refresh(&self) -> Result<()> {
+        self.resync().await?;
+        self.sync().await?;
+        self.resolve_received().await
+    }
+
+    /// Adopts the node's newest double-signed state when it is newer than this client's copy and both signatures
+    /// on it check out (this client's own among them). Returns whether it moved.
+    pub async fn resync(&self) -> Result<bool> {
+        let remote: ChannelResponse = self.shared.api.get("/channel/restore").await?;
+        let mut channel = self.shared.channel.lock().await;
+        if remote.params != *channel.params() {
+            return Err(Error::Refused(
+                "the node restores a channel with other parameters".into(),
+            ));
+        }
+        let Some(latest) = remote.latest else {
+            return Ok(false);
+        };
+        if latest.state.nonce <= channel.state.nonce {
+            return Ok(false);
+        }
+        check_signed_state(&latest, channel.params()).map_err(|e| {
+            Error::Refused(format!(
+                "the node's copy of the channel does not check out: {e}"
+            ))
+        })?;
+        let mut snapshot = channel.snapshot.clone();
+        snapshot.latest = Some(latest.clone());
+        snapshot.unanswered = None;
+        self.shared.store.save(&snapshot)?;
+        channel.snapshot = snapshot;
+        channel.state = latest.state;
+        let nonce = channel.state.nonce;
+        drop(channel);
+        self.emit(ClientEvent::StateChanged { nonce });
+        Ok(true)
+    }
+}
