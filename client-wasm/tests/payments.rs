@@ -507,3 +507,53 @@ async fn a_dispute_seen_on_chain_freezes_the_channel_at_the_node() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_caps_the_collateral_it_puts_into_all_channels_together() {
+    let sys = System::start_with_args(10, |_| {
+        vec![
+            "--collateral-wait=5".into(),
+            format!("--collateral-total-cap={}", dai(15)),
+        ]
+    })
+    .await;
+    let dai_token = sys.deployment.dai;
+    let alice = sys.client(1).await;
+    let bob = sys.client(2).await;
+    let carol = sys.client(3).await;
+    sys.fund(&carol, dai(50)).await;
+    alice
+        .request_collateral(dai_token)
+        .await
+        .expect("the first 10 Dai");
+    eventually("Alice's collateral", Duration::from_secs(20), || async {
+        alice
+            .channel()
+            .await
+            .balances
+            .iter()
+            .any(|b| b.node >= dai(10))
+    })
+    .await;
+    // Another 10 Dai would make 20 in all, above the cap of 15: refused, by request or by payment.
+    let err = bob
+        .request_collateral(dai_token)
+        .await
+        .expect_err("over the cap");
+    assert_eq!(err.code(), "INSUFFICIENT_COLLATERAL", "{err}");
+    let err = carol
+        .pay(bob.address(), dai_token, dai(5))
+        .await
+        .expect_err("over the cap");
+    assert_eq!(err.code(), "INSUFFICIENT_COLLATERAL", "{err}");
+    assert_eq!(carol.balance(dai_token).await, dai(50), "nothing locked");
+    // Within what is deployed, payments go on.
+    let id = carol
+        .pay(alice.address(), dai_token, dai(5))
+        .await
+        .expect("pay");
+    carol
+        .wait_payment(id, Duration::from_secs(20))
+        .await
+        .expect("completes");
+}

@@ -89,6 +89,13 @@ pub struct Config {
     /// Seconds a payment short of collateral waits for it before failing with INSUFFICIENT_COLLATERAL.
     #[arg(long, env = "SPOKE_COLLATERAL_WAIT", default_value_t = 30)]
     pub collateral_wait: u64,
+    /// The most of one asset the node puts into all its channels together (default 10,000 Dai).
+    #[arg(
+        long,
+        env = "SPOKE_COLLATERAL_TOTAL_CAP",
+        default_value = "10000000000000000000000"
+    )]
+    pub collateral_total_cap: spoke_protocol::U256,
     /// Most collateral deposits in flight at once, across all channels.
     #[arg(long, env = "SPOKE_COLLATERAL_MAX_IN_FLIGHT", default_value_t = 32)]
     pub collateral_max_in_flight: usize,
@@ -179,6 +186,7 @@ impl Config {
             )?,
             wait: std::time::Duration::from_secs(self.collateral_wait),
             max_in_flight: self.collateral_max_in_flight,
+            total_cap: self.collateral_total_cap,
             confirmations: self.confirmations,
         })
     }

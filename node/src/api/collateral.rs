@@ -38,6 +38,9 @@ pub struct CollateralPolicy {
     pub wait: Duration,
     /// Most collateral deposits in flight across all channels.
     pub max_in_flight: usize,
+    /// The most of one asset the node puts into all its channels together: what it deposited and has not taken
+    /// back, plus what is in flight.
+    pub total_cap: U256,
     /// Blocks a collateral deposit must be buried under before the node counts it.
     pub confirmations: u64,
 }
@@ -68,6 +71,37 @@ async fn node_balance(state: &AppState, channel_id: B256, asset: Address) -> Res
         .await?
         .and_then(|u| u.state.asset(asset).map(|a| a.balance_node))
         .unwrap_or_default())
+}
+
+/// What the node has put into its channels in `asset` and not taken back (`counted − withdrawn` on its side of
+/// every channel's latest state), plus its deposits in flight. Read whole when a deposit is about to be made,
+/// which is rare next to payments.
+async fn deployed(state: &AppState, asset: Address) -> Result<U256> {
+    let mut total = U256::ZERO;
+    for deposit in state.store.collateral(None).await? {
+        if deposit.asset == asset {
+            total = total.saturating_add(deposit.amount);
+        }
+    }
+    let mut offset = 0;
+    loop {
+        let page = state.store.channels(offset, 500).await?;
+        for channel in &page {
+            if let Some(entry) = state
+                .store
+                .latest(channel.channel_id)
+                .await?
+                .and_then(|u| u.state.asset(asset).cloned())
+            {
+                total =
+                    total.saturating_add(entry.counted_node.saturating_sub(entry.withdrawn_node));
+            }
+        }
+        if page.len() < 500 {
+            return Ok(total);
+        }
+        offset += 500;
+    }
 }
 
 /// Makes sure the node's side of `channel` will hold at least `need` of `asset`, depositing when it does not.
@@ -110,6 +144,17 @@ pub async fn ensure(
     let amount = target.saturating_sub(balance);
     if amount.is_zero() {
         return Ok(Collateral::Ready);
+    }
+    let deployed = deployed(state, asset).await?;
+    if deployed.saturating_add(amount) > policy.total_cap {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "INSUFFICIENT_COLLATERAL",
+            format!(
+                "the node has {deployed} of {asset} in its channels and deposits at most {} in all; retry later",
+                policy.total_cap
+            ),
+        ));
     }
     if state.store.collateral(None).await?.len() >= policy.max_in_flight {
         return Err(ApiError::new(

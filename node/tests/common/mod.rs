@@ -94,6 +94,7 @@ impl Node {
                 },
                 wait: std::time::Duration::from_secs(5),
                 max_in_flight: 8,
+                total_cap: U256::MAX,
                 confirmations: 1,
             }),
             reveal_after: std::time::Duration::from_secs(60),
