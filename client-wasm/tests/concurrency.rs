@@ -16,23 +16,7 @@ async fn two_hundred_payments_at_once_from_twenty_payers_to_one_payee() {
     let sys = System::start_with(30, PAYERS + 2).await;
     let dai_token = sys.deployment.dai;
     let payee = sys.client(1).await;
-    payee
-        .request_collateral(dai_token)
-        .await
-        .expect("collateral");
-    eventually(
-        "the payee's collateral",
-        Duration::from_secs(30),
-        || async {
-            payee
-                .channel()
-                .await
-                .balances
-                .iter()
-                .any(|b| b.node >= dai(10))
-        },
-    )
-    .await;
+    sys.collateralize(&payee).await;
     let mut payers = Vec::new();
     for index in 2..PAYERS + 2 {
         let payer = sys.client(index).await;

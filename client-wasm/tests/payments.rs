@@ -106,23 +106,7 @@ async fn a_payment_to_an_offline_user_completes_when_that_user_connects() {
     {
         // Bob gets collateral while online, then goes away.
         let bob = sys.client(2).await;
-        bob.request_collateral(dai_token)
-            .await
-            .expect("collateral requested");
-        eventually(
-            "collateral in Bob's channel",
-            Duration::from_secs(20),
-            || async {
-                bob.sync().await.is_ok()
-                    && bob
-                        .channel()
-                        .await
-                        .balances
-                        .iter()
-                        .any(|b| b.node >= dai(10))
-            },
-        )
-        .await;
+        sys.collateralize(&bob).await;
     }
     let bob_address = sys.secret_address(2);
     let id = alice
@@ -157,19 +141,7 @@ async fn a_payer_who_goes_offline_is_resolved_when_back_and_the_preimage_is_reve
     let dai_token = sys.deployment.dai;
     {
         let bob = sys.client(2).await;
-        bob.request_collateral(dai_token).await.expect("collateral");
-        eventually(
-            "collateral in Bob's channel",
-            Duration::from_secs(20),
-            || async {
-                bob.channel()
-                    .await
-                    .balances
-                    .iter()
-                    .any(|b| b.node >= dai(10))
-            },
-        )
-        .await;
+        sys.collateralize(&bob).await;
     }
     let alice = sys.client(1).await;
     sys.fund(&alice, dai(20)).await;
@@ -245,23 +217,7 @@ async fn a_link_is_redeemed_by_a_third_user_and_the_node_locks_before_it_sees_th
     let alice = sys.client(1).await;
     sys.fund(&alice, dai(20)).await;
     let carol = sys.client(3).await;
-    carol
-        .request_collateral(dai_token)
-        .await
-        .expect("collateral");
-    eventually(
-        "collateral in Carol's channel",
-        Duration::from_secs(20),
-        || async {
-            carol
-                .channel()
-                .await
-                .balances
-                .iter()
-                .any(|b| b.node >= dai(10))
-        },
-    )
-    .await;
+    sys.collateralize(&carol).await;
     let carol_params = carol.params().await;
     drop(carol);
 
@@ -522,19 +478,7 @@ async fn the_node_caps_the_collateral_it_puts_into_all_channels_together() {
     let bob = sys.client(2).await;
     let carol = sys.client(3).await;
     sys.fund(&carol, dai(50)).await;
-    alice
-        .request_collateral(dai_token)
-        .await
-        .expect("the first 10 Dai");
-    eventually("Alice's collateral", Duration::from_secs(20), || async {
-        alice
-            .channel()
-            .await
-            .balances
-            .iter()
-            .any(|b| b.node >= dai(10))
-    })
-    .await;
+    sys.collateralize(&alice).await;
     // Another 10 Dai would make 20 in all, above the cap of 15: refused, by request or by payment.
     let err = bob
         .request_collateral(dai_token)

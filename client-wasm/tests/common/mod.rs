@@ -156,6 +156,29 @@ impl System {
             .expect("client connects")
     }
 
+    /// Has the node put its floor of Dai (10) into `client`'s channel, counted.
+    pub async fn collateralize(&self, client: &Client) {
+        client
+            .request_collateral(self.deployment.dai)
+            .await
+            .expect("collateral requested");
+        eventually(
+            "the node's collateral counted",
+            Duration::from_secs(30),
+            || async {
+                // Sync too, in case the push came before the client listened.
+                client.sync().await.is_ok()
+                    && client
+                        .channel()
+                        .await
+                        .balances
+                        .iter()
+                        .any(|b| b.asset == self.deployment.dai && b.node >= dai(10))
+            },
+        )
+        .await;
+    }
+
     /// Deposits `amount` Dai on chain and counts it.
     pub async fn fund(&self, client: &Client, amount: U256) {
         client

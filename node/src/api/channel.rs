@@ -9,7 +9,7 @@ use spoke_protocol::{
     SignedState, Update, B256,
 };
 
-use super::{auth::User, error::ApiJson, now, route, ApiError, AppState};
+use super::{auth::User, channel_of, error::ApiJson, now, route, ApiError, AppState};
 use crate::store::{
     ChannelRecord, CommitmentSignatures, Payment, PaymentStatus, StoredUpdate, Write,
 };
@@ -124,12 +124,7 @@ pub async fn restore(
     State(state): State<AppState>,
     user: User,
 ) -> Result<Json<ChannelResponse>, ApiError> {
-    let record = state.store.channel_of_user(user.0).await?.ok_or_else(|| {
-        ApiError::not_found(
-            "NO_CHANNEL",
-            format!("{} has no channel with this node", user.0),
-        )
-    })?;
+    let record = channel_of(&state, user.0).await?;
     let latest = state.store.latest_double_signed(record.channel_id).await?;
     Ok(Json(ChannelResponse {
         params: state.params(user.0, record.epoch),
@@ -170,12 +165,7 @@ pub(super) async fn accept_user_proposal(
     commitment_signature: Option<Signature>,
     new_payment: Option<Payment>,
 ) -> Result<AcceptedUpdate, ApiError> {
-    let record = state.store.channel_of_user(user).await?.ok_or_else(|| {
-        ApiError::not_found(
-            "NO_CHANNEL",
-            "set the channel up first: POST /channel/setup",
-        )
-    })?;
+    let record = channel_of(state, user).await?;
     let params = state.params(user, record.epoch);
     let _guard = state.hub.lock(record.channel_id).await;
     refuse_if_frozen(state, record.channel_id).await?;
@@ -299,9 +289,15 @@ pub(super) async fn accept_user_proposal(
     }
     let commitment_signature = stored.commitment_signatures.map(|c| c.node);
     let withdrawal = signed_commitment(&stored).map(|w| (record.epoch, w));
-    // Whatever the update freed in this channel (a lock slot, balance) may let a waiting payment go on.
+    // A resolve or a cancel frees a lock slot in this channel, which may let a payment waiting for one go on. No
+    // other user update can, so the usual payment pays for no second look at the channel.
     let mut drive = effects.drive;
-    drive.push(record.channel_id);
+    if matches!(
+        stored.update,
+        Some(Update::ResolveLock { .. } | Update::CancelLock { .. })
+    ) {
+        drive.push(record.channel_id);
+    }
     Ok(AcceptedUpdate {
         response: ProposeResponse {
             nonce: stored.nonce,

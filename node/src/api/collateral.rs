@@ -15,7 +15,7 @@ use axum::{
 use serde::{Deserialize, Serialize};
 use spoke_protocol::{Address, Side, B256, U256};
 
-use super::{auth::User, error::ApiJson, now, route, ApiError, AppState};
+use super::{auth::User, channel_of, error::ApiJson, now, route, ApiError, AppState};
 use crate::{
     store::{ChannelRecord, CollateralDeposit, CollateralStatus, PaymentStatus, Write},
     Result,
@@ -329,12 +329,7 @@ pub async fn request(
             request.asset
         )));
     }
-    let record = state.store.channel_of_user(user.0).await?.ok_or_else(|| {
-        ApiError::not_found(
-            "NO_CHANNEL",
-            "set the channel up first: POST /channel/setup",
-        )
-    })?;
+    let record = channel_of(&state, user.0).await?;
     let floor = state.collateral.bounds(request.asset).floor;
     let collateral = ensure(&state, &record, request.asset, floor).await?;
     Ok(Json(CollateralResponse {

@@ -11,8 +11,7 @@ use spoke_protocol::{
 };
 
 use super::{
-    auth::User, collateral, error::ApiJson, now, payments::channel_of, random_bytes, ApiError,
-    AppState,
+    auth::User, channel_of, collateral, error::ApiJson, now, random_bytes, ApiError, AppState,
 };
 use crate::{Error, Result};
 

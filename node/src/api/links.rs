@@ -12,9 +12,10 @@ use spoke_protocol::{
 use super::{
     auth::User,
     channel::accept_user_proposal,
+    channel_of,
     error::ApiJson,
     now,
-    payments::{channel_of, check_backed, check_collateral, new_payment},
+    payments::{check_backed, check_collateral, new_payment},
     route, ApiError, AppState,
 };
 use crate::store::{PaymentStatus, Write};

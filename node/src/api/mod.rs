@@ -29,7 +29,13 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use error::ApiError;
 
-use crate::{chain::Chain, hub::Hub, store::Store, tx::TxSender, Result};
+use crate::{
+    chain::Chain,
+    hub::Hub,
+    store::{ChannelRecord, Store},
+    tx::TxSender,
+    Result,
+};
 
 /// Requests are small JSON; anything larger is refused before it is read.
 const BODY_LIMIT: usize = 64 * 1024;
@@ -115,6 +121,16 @@ pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N], ApiError> {
         )
     })?;
     Ok(bytes)
+}
+
+/// The user's channel, or `NO_CHANNEL`.
+pub(crate) async fn channel_of(state: &AppState, user: Address) -> Result<ChannelRecord, ApiError> {
+    state.store.channel_of_user(user).await?.ok_or_else(|| {
+        ApiError::not_found(
+            "NO_CHANNEL",
+            "set the channel up first: POST /channel/setup",
+        )
+    })
 }
 
 /// The router with every route and layer.

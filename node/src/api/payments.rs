@@ -19,7 +19,7 @@ use spoke_protocol::{
 use super::{
     auth::User,
     channel::{accept_user_proposal, refuse_if_frozen, refused},
-    collateral,
+    channel_of, collateral,
     error::ApiJson,
     now, route, ApiError, AppState,
 };
@@ -82,16 +82,6 @@ pub async fn pay(
     }
     let done = accept_user_proposal(&state, user.0, request.proposal, None, Some(payment)).await?;
     Ok(Json(done.finish(&state).await))
-}
-
-/// The user's channel, or `NO_CHANNEL`.
-pub(super) async fn channel_of(state: &AppState, user: Address) -> Result<ChannelRecord, ApiError> {
-    state.store.channel_of_user(user).await?.ok_or_else(|| {
-        ApiError::not_found(
-            "NO_CHANNEL",
-            "set the channel up first: POST /channel/setup",
-        )
-    })
 }
 
 /// The payment a payer's lock starts, before it knows its payee: its size and its timing checked.
@@ -187,12 +177,7 @@ pub async fn pending(
     State(state): State<AppState>,
     user: User,
 ) -> Result<Json<Option<PendingProposal>>, ApiError> {
-    let record = state.store.channel_of_user(user.0).await?.ok_or_else(|| {
-        ApiError::not_found(
-            "NO_CHANNEL",
-            "set the channel up first: POST /channel/setup",
-        )
-    })?;
+    let record = channel_of(&state, user.0).await?;
     if let Some(p) = route::pending(&state, record.channel_id).await? {
         return Ok(Json(Some(p)));
     }
@@ -206,12 +191,7 @@ pub async fn countersign(
     user: User,
     ApiJson(request): ApiJson<CountersignRequest>,
 ) -> Result<Json<CountersignResponse>, ApiError> {
-    let record = state.store.channel_of_user(user.0).await?.ok_or_else(|| {
-        ApiError::not_found(
-            "NO_CHANNEL",
-            "set the channel up first: POST /channel/setup",
-        )
-    })?;
+    let record = channel_of(&state, user.0).await?;
     let params = state.params(user.0, record.epoch);
     let (payment, drive) = {
         let _guard = state.hub.lock(record.channel_id).await;
