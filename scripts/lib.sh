@@ -43,3 +43,25 @@ ensure_postgres() {
       || die "could not install PostgreSQL (apt-get install postgresql)"
   fi
 }
+
+# wasm-bindgen's CLI must be the exact version of the wasm-bindgen crate the client pins.
+WASM_BINDGEN_VERSION=0.2.130
+ensure_wasm_bindgen() {
+  ensure_wasm_target
+  if ! wasm-bindgen --version 2>/dev/null | grep -q " $WASM_BINDGEN_VERSION\$"; then
+    say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (about 3 minutes, once)"
+    # Not --locked: its lockfile names a crate version the registry no longer has.
+    cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --quiet || die "could not install wasm-bindgen-cli"
+  fi
+}
+
+# Debian's Chromium and its ChromeDriver, for the browser tests.
+ensure_chromium() {
+  if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+    say "installing Chromium and ChromeDriver from Debian's packages"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null \
+      || die "could not install chromium and chromium-driver"
+  fi
+}

@@ -32,6 +32,24 @@ pub enum Error {
     PaymentFailed(B256),
     #[error("{0}")]
     Config(String),
+    /// The dapp's autosigning caps do not allow this much.
+    #[error("over the spending cap: {0}")]
+    CapExceeded(String),
+    /// The wallet is sealed under a password and none was given.
+    #[error("the wallet is locked: its password is needed")]
+    Locked,
+    /// The password does not open the wallet.
+    #[error("wrong password")]
+    WrongPassword,
+    /// Not a BIP-39 English recovery phrase (the message says which word or why, never the words themselves).
+    #[error("not a valid recovery phrase: {0}")]
+    BadPhrase(String),
+    /// A wallet is already stored under this name.
+    #[error("a wallet named {0:?} already exists")]
+    WalletExists(String),
+    /// Any other wallet failure: a damaged or unsupported record, an empty password, no randomness.
+    #[error("wallet: {0}")]
+    Wallet(String),
 }
 
 impl Error {
@@ -48,6 +66,12 @@ impl Error {
             Error::Timeout(_) => "TIMEOUT",
             Error::PaymentFailed(_) => "PAYMENT_FAILED",
             Error::Config(_) => "CONFIG",
+            Error::CapExceeded(_) => "CAP_EXCEEDED",
+            Error::Locked => "LOCKED",
+            Error::WrongPassword => "WRONG_PASSWORD",
+            Error::BadPhrase(_) => "BAD_PHRASE",
+            Error::WalletExists(_) => "WALLET_EXISTS",
+            Error::Wallet(_) => "WALLET",
         }
     }
 

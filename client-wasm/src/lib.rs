@@ -5,19 +5,28 @@
 //! it asked for, a changed expiry, a stale nonce, a key that is not the payee's. Natively it listens on the node's
 //! WebSocket for proposals and reaches the chain through [`EthChain`]; the browser build adds bindings on top.
 
+mod caps;
 mod client;
 mod error;
-#[cfg(not(target_arch = "wasm32"))]
+mod http;
+mod kv;
 mod listen;
 mod node;
+mod platform;
 mod store;
+mod wallet;
+#[cfg(target_arch = "wasm32")]
+mod wasm;
 
-#[cfg(not(target_arch = "wasm32"))]
 mod chain;
+mod eip1193;
 
-#[cfg(not(target_arch = "wasm32"))]
-pub use chain::EthChain;
+pub use caps::SpendingCaps;
+pub use chain::{EthChain, Receipt, TxRequest};
 pub use client::{Balance, ChannelView, Client, ClientConfig, ClientEvent, Withdrawal};
+pub use eip1193::{Eip1193, ProviderError};
 pub use error::{Error, Result};
+pub use kv::{KeyValue, MemoryKv};
 pub use node::NodeApi;
-pub use store::{FileStore, Snapshot, StateStore};
+pub use store::{FileStore, KvStore, Snapshot, StateStore};
+pub use wallet::Wallet;

@@ -3,12 +3,15 @@
 use serde::{de::DeserializeOwned, Serialize};
 use spoke_protocol::wire::ApiErrorBody;
 
-use crate::{Error, Result};
+use crate::{
+    http::{Http, Reply},
+    Error, Result,
+};
 
 /// A connection to one node: its base URL and, once logged in, the session token.
 #[derive(Debug, Clone)]
 pub struct NodeApi {
-    http: reqwest::Client,
+    http: Http,
     base: String,
     token: Option<String>,
 }
@@ -16,7 +19,7 @@ pub struct NodeApi {
 impl NodeApi {
     pub fn new(base: &str) -> NodeApi {
         NodeApi {
-            http: reqwest::Client::new(),
+            http: Http::default(),
             base: base.trim_end_matches('/').to_string(),
             token: None,
         }
@@ -35,11 +38,8 @@ impl NodeApi {
     }
 
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
-        let mut request = self.http.get(format!("{}{path}", self.base));
-        if let Some(token) = &self.token {
-            request = request.bearer_auth(token);
-        }
-        answer(request.send().await).await
+        let url = format!("{}{path}", self.base);
+        answer(self.http.send(&url, self.token.as_deref(), None).await?)
     }
 
     pub async fn post<B: Serialize + ?Sized, T: DeserializeOwned>(
@@ -47,34 +47,34 @@ impl NodeApi {
         path: &str,
         body: &B,
     ) -> Result<T> {
-        let mut request = self.http.post(format!("{}{path}", self.base)).json(body);
-        if let Some(token) = &self.token {
-            request = request.bearer_auth(token);
-        }
-        answer(request.send().await).await
+        let url = format!("{}{path}", self.base);
+        let body = serde_json::to_vec(body).map_err(|e| Error::Config(e.to_string()))?;
+        answer(
+            self.http
+                .send(&url, self.token.as_deref(), Some(body))
+                .await?,
+        )
     }
 }
 
-async fn answer<T: DeserializeOwned>(sent: reqwest::Result<reqwest::Response>) -> Result<T> {
-    let response = sent.map_err(|e| Error::Transport(e.to_string()))?;
-    let status = response.status();
-    let bytes = response
-        .bytes()
-        .await
-        .map_err(|e| Error::Transport(e.to_string()))?;
-    if status.is_success() {
-        return serde_json::from_slice(&bytes).map_err(|e| Error::BadAnswer(e.to_string()));
+fn answer<T: DeserializeOwned>(reply: Reply) -> Result<T> {
+    if reply.is_success() {
+        return serde_json::from_slice(&reply.body).map_err(|e| Error::BadAnswer(e.to_string()));
     }
-    match serde_json::from_slice::<ApiErrorBody>(&bytes) {
+    let status = reply.status;
+    match serde_json::from_slice::<ApiErrorBody>(&reply.body) {
         Ok(body) => Err(Error::Node {
-            status: status.as_u16(),
+            status,
             code: body.code,
             message: body.message,
         }),
         Err(_) => Err(Error::Node {
-            status: status.as_u16(),
+            status,
             code: "HTTP".into(),
-            message: String::from_utf8_lossy(&bytes).chars().take(200).collect(),
+            message: String::from_utf8_lossy(&reply.body)
+                .chars()
+                .take(200)
+                .collect(),
         }),
     }
 }

@@ -1,12 +1,13 @@
 //! The client's own copy of its channel. A [`StateStore`] keeps one [`Snapshot`]; the client saves it before any
-//! signature of its leaves, so what it signed survives a crash.
+//! signature of its leaves, so what it signed survives a crash. [`FileStore`] keeps it in a file natively;
+//! [`KvStore`] under one key of a [`KeyValue`] store (the browser's `localStorage`).
 
-use std::path::PathBuf;
+use std::{path::PathBuf, sync::Arc};
 
 use serde::{Deserialize, Serialize};
 use spoke_protocol::{ChannelParams, ChannelState, SignedCommitment, SignedState, B256};
 
-use crate::{Error, Result};
+use crate::{platform::MaybeSendSync, Error, KeyValue, Result};
 
 /// Everything the client must not lose.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,7 +32,7 @@ pub struct Snapshot {
 }
 
 /// Where a [`Snapshot`] lives. `save` returns once the snapshot is durable.
-pub trait StateStore: Send + Sync + std::fmt::Debug {
+pub trait StateStore: MaybeSendSync + std::fmt::Debug {
     fn load(&self) -> Result<Option<Snapshot>>;
     fn save(&self, snapshot: &Snapshot) -> Result<()>;
 }
@@ -80,6 +81,44 @@ impl StateStore for FileStore {
                 .map_err(|e| io("cannot sync the channel directory", e))?;
         }
         Ok(())
+    }
+}
+
+/// A snapshot as JSON under one key of a [`KeyValue`] store.
+#[derive(Debug, Clone)]
+pub struct KvStore {
+    kv: Arc<dyn KeyValue>,
+    key: String,
+}
+
+impl KvStore {
+    pub fn new(kv: Arc<dyn KeyValue>, key: impl Into<String>) -> KvStore {
+        KvStore {
+            kv,
+            key: key.into(),
+        }
+    }
+
+    /// The key a user's channel with the node at `node_url` is kept under: one per user and node, so a second
+    /// node never overwrites the first one's channel.
+    pub fn key_for(user: spoke_protocol::Address, node_url: &str) -> String {
+        format!("spoke:channel:{user:#x}@{}", node_url.trim_end_matches('/'))
+    }
+}
+
+impl StateStore for KvStore {
+    fn load(&self) -> Result<Option<Snapshot>> {
+        match self.kv.get(&self.key)? {
+            None => Ok(None),
+            Some(text) => serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|e| Error::Store(format!("the stored channel does not decode: {e}"))),
+        }
+    }
+
+    fn save(&self, snapshot: &Snapshot) -> Result<()> {
+        let text = serde_json::to_string(snapshot).map_err(|e| Error::Store(e.to_string()))?;
+        self.kv.set(&self.key, &text)
     }
 }
 

@@ -12,7 +12,7 @@ use std::{
         atomic::{AtomicBool, Ordering},
         Arc,
     },
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::Duration,
 };
 
 use spoke_protocol::{
@@ -34,19 +34,13 @@ use tokio::sync::{broadcast, Mutex};
 mod operations;
 mod signing;
 
+pub(crate) use crate::platform::now;
 use crate::{
     node::NodeApi,
+    platform,
     store::{Snapshot, StateStore},
     Error, Result,
 };
-
-/// Unix seconds.
-pub(crate) fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
 
 fn random_b256() -> Result<B256> {
     let mut bytes = [0u8; 32];
@@ -70,6 +64,8 @@ pub struct ClientConfig {
     /// A JSON-RPC URL of the chain. The client checks every deposit the node counts for itself against it
     /// (a state counting more than the contract holds could never be disputed); without it, it signs none.
     pub eth_url: Option<String>,
+    /// What the client signs away on its own: payments, links, exchanges and withdrawals above these are refused.
+    pub caps: crate::SpendingCaps,
 }
 
 impl ClientConfig {
@@ -81,6 +77,7 @@ impl ClientConfig {
             node: None,
             payee_lock_seconds: 24 * 3600,
             eth_url: None,
+            caps: crate::SpendingCaps::default(),
         }
     }
 }
@@ -151,7 +148,6 @@ struct Shared {
     node_config: NodeConfig,
     store: Arc<dyn StateStore>,
     /// Reads the chain, when the app gave a URL.
-    #[cfg(not(target_arch = "wasm32"))]
     chain: Option<crate::EthChain>,
     channel: Mutex<Channel>,
     events: broadcast::Sender<ClientEvent>,
@@ -159,6 +155,7 @@ struct Shared {
     senders: std::sync::Mutex<std::collections::HashMap<B256, Address>>,
     /// Whether a task is proposing resolves; one at a time keeps them in order.
     resolving: AtomicBool,
+    spending: crate::caps::Spending,
 }
 
 /// A connected client. Cheap to clone; every clone is the same client.
@@ -170,6 +167,8 @@ pub struct Client {
 impl Client {
     /// Logs in to the node with `secret` (the user's channel key), sets the channel up, reconciles it with the
     /// local store and takes any proposal waiting at the node. Natively it also listens on the node's WebSocket.
+    // In the browser the client lives on the page's one thread; its `Arc` is shared with its own tasks only.
+    #[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
     pub async fn connect(
         config: ClientConfig,
         secret: B256,
@@ -184,13 +183,13 @@ impl Client {
         api.set_token(token);
         let setup: ChannelResponse = api.post("/channel/setup", &serde_json::json!({})).await?;
         let channel = reconcile(&signer, &node_config, setup, store.as_ref())?;
-        #[cfg(not(target_arch = "wasm32"))]
         let chain = config
             .eth_url
             .as_deref()
             .map(|url| crate::EthChain::new(url, &secret, node_config.channel_manager))
             .transpose()?;
         let (events, _) = broadcast::channel(1024);
+        let spending = crate::caps::Spending::new(config.caps.clone());
         let client = Client {
             shared: Arc::new(Shared {
                 api,
@@ -199,12 +198,12 @@ impl Client {
                 config,
                 node_config,
                 store,
-                #[cfg(not(target_arch = "wasm32"))]
                 chain,
                 channel: Mutex::new(channel),
                 events,
                 senders: Default::default(),
                 resolving: AtomicBool::new(false),
+                spending,
             }),
         };
         client.resend_unanswered().await?;
@@ -215,13 +214,17 @@ impl Client {
             Err(e) => return Err(e),
         }
         client.resolve_received().await?;
-        #[cfg(not(target_arch = "wasm32"))]
         crate::listen::spawn(client.clone());
         Ok(client)
     }
 
     pub fn address(&self) -> Address {
         self.shared.signer.address()
+    }
+
+    /// The chain, when the app gave `eth_url`.
+    pub fn chain(&self) -> Option<&crate::EthChain> {
+        self.shared.chain.as_ref()
     }
 
     pub fn node_config(&self) -> &NodeConfig {
@@ -287,6 +290,75 @@ impl Client {
         self.shared.channel.lock().await.snapshot.latest.clone()
     }
 
+    /// Everything this client keeps about its channel: a backup to import elsewhere, or to hand a watchtower.
+    pub async fn export_snapshot(&self) -> Snapshot {
+        self.shared.channel.lock().await.snapshot.clone()
+    }
+
+    /// Takes a backup made by [`Client::export_snapshot`] (here or on another device): its latest state is
+    /// adopted only when it is this channel's, newer than this client's, and signed by both sides; its
+    /// commitments and preimages are added to this client's. Nothing changes when any check fails.
+    pub async fn import_snapshot(&self, backup: Snapshot) -> Result<u64> {
+        let mut channel = self.shared.channel.lock().await;
+        if backup.params != *channel.params() {
+            return Err(Error::Refused(
+                "the backup is of another channel (user, node, chain, contract or epoch differ)"
+                    .into(),
+            ));
+        }
+        let params = channel.params().clone();
+        let mut snapshot = channel.snapshot.clone();
+        let mut state = None;
+        if let Some(latest) = backup.latest {
+            check_signed_state(&latest, &params).map_err(|e| {
+                Error::Refused(format!("the backup's state does not check out: {e}"))
+            })?;
+            if latest.state.nonce > channel.state.nonce {
+                state = Some(latest.state.clone());
+                snapshot.latest = Some(latest);
+                // A state signed and sent at the old nonce is history now.
+                snapshot.unanswered = None;
+            }
+        }
+        for commitment in backup.commitments {
+            if commitment.commitment.channel_id != params.channel_id() {
+                return Err(Error::Refused(
+                    "a commitment in the backup is of another channel".into(),
+                ));
+            }
+            let digest = commitment_digest(&params.domain(), &commitment.commitment);
+            verify(&digest, &commitment.user_signature, Side::User, params.user)
+                .and_then(|()| verify(&digest, &commitment.node_signature, Side::Node, params.node))
+                .map_err(|e| {
+                    Error::Refused(format!(
+                        "a commitment in the backup does not check out: {e}"
+                    ))
+                })?;
+            if !snapshot.commitments.contains(&commitment) {
+                snapshot.commitments.push(commitment);
+            }
+        }
+        for (mine, theirs) in [
+            (&mut snapshot.preimages, backup.preimages),
+            (&mut snapshot.link_preimages, backup.link_preimages),
+        ] {
+            for (key, preimage) in theirs {
+                if !mine.iter().any(|(k, _)| *k == key) {
+                    mine.push((key, preimage));
+                }
+            }
+        }
+        self.shared.store.save(&snapshot)?;
+        channel.snapshot = snapshot;
+        if let Some(state) = state {
+            channel.state = state;
+        }
+        let nonce = channel.state.nonce;
+        drop(channel);
+        self.emit(ClientEvent::StateChanged { nonce });
+        Ok(nonce)
+    }
+
     /// Co-signed withdrawal commitments, for the chain.
     pub async fn commitments(&self) -> Vec<SignedCommitment> {
         self.shared
@@ -310,7 +382,7 @@ impl Client {
         match event {
             NodeEvent::Proposal(p) => {
                 let client = self.clone();
-                tokio::spawn(async move {
+                platform::spawn(async move {
                     if let Err(e) = client.take_proposal(*p).await {
                         tracing::warn!(error = %e, "a pushed proposal was not taken");
                     }

@@ -6,13 +6,8 @@ impl Client {
     /// Deposits `amount` of `asset` on chain from the user's account (ETH is the zero address; a token is approved
     /// first) and counts it into the channel once the node sees it confirmed, waiting at most `timeout`. Needs
     /// `eth_url`. Emits [`ClientEvent::DepositSent`] when the transaction is mined, so an app can show the wait.
-    #[cfg(not(target_arch = "wasm32"))]
-    pub async fn deposit(
-        &self,
-        asset: Address,
-        amount: U256,
-        timeout: Duration,
-    ) -> Result<ProposeResponse> {
+    /// Returns the deposit's transaction once the deposit is in the balance.
+    pub async fn deposit(&self, asset: Address, amount: U256, timeout: Duration) -> Result<B256> {
         let chain = self
             .shared
             .chain
@@ -23,7 +18,8 @@ impl Client {
             .await?;
         self.emit(ClientEvent::DepositSent { asset, amount, tx });
         self.count_deposit_when_confirmed(asset, amount, timeout)
-            .await
+            .await?;
+        Ok(tx)
     }
 
     /// Counts `amount` more of the user's confirmed on-chain deposit into the balance. The node refuses with
@@ -44,14 +40,14 @@ impl Client {
         amount: U256,
         timeout: Duration,
     ) -> Result<ProposeResponse> {
-        let deadline = tokio::time::Instant::now() + timeout;
+        let deadline = platform::deadline(timeout);
         loop {
             match self.count_deposit(asset, amount).await {
                 Err(e) if e.is_node("DEPOSIT_NOT_CONFIRMED") => {
-                    if tokio::time::Instant::now() >= deadline {
+                    if platform::passed(deadline) {
                         return Err(Error::Timeout("the deposit's confirmations"));
                     }
-                    tokio::time::sleep(Duration::from_millis(250)).await;
+                    platform::sleep(Duration::from_millis(250)).await;
                 }
                 other => return other,
             }
@@ -61,6 +57,7 @@ impl Client {
     /// Pays `amount` of `asset` to `recipient` through the node. Returns the payment id once the payer's lock is
     /// double-signed; [`Client::wait_payment`] waits for the end.
     pub async fn pay(&self, recipient: Address, asset: Address, amount: U256) -> Result<B256> {
+        self.shared.spending.spend(asset, amount)?;
         let key: KeyResponse = self
             .shared
             .api
@@ -150,6 +147,7 @@ impl Client {
     /// Pays `amount` of `asset` into a link: whoever holds the returned secret can redeem it
     /// ([`Client::redeem_link`]) until it expires back to this client. Returns the secret and the payment id.
     pub async fn create_link(&self, asset: Address, amount: U256) -> Result<(B256, B256)> {
+        self.shared.spending.spend(asset, amount)?;
         let secret = random_b256()?;
         let secrets = link_secrets(&secret)?;
         let link_address = Signer::from_bytes(&secrets.link_key)?.address();
@@ -207,7 +205,7 @@ impl Client {
                 },
             )
             .await?;
-        let deadline = tokio::time::Instant::now() + timeout;
+        let deadline = platform::deadline(timeout);
         loop {
             self.sync().await?;
             self.resolve_received().await?;
@@ -222,10 +220,10 @@ impl Client {
             ) {
                 return Ok(answer);
             }
-            if tokio::time::Instant::now() >= deadline {
+            if platform::passed(deadline) {
                 return Err(Error::Timeout("the link's payment"));
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            platform::sleep(Duration::from_millis(100)).await;
         }
     }
 
@@ -271,6 +269,7 @@ impl Client {
                 q.buy_amount
             )));
         }
+        self.shared.spending.spend(sell_asset, sell_amount)?;
         self.propose(Update::Exchange {
             quote: quote.quote,
             node_signature: quote.node_signature,
@@ -297,7 +296,7 @@ impl Client {
     /// Waits until the payment ends; a failed payment (its lock went back) is [`Error::PaymentFailed`]. Listens
     /// for the node's payment events, and asks the node now and then in case an event was missed.
     pub async fn wait_payment(&self, id: B256, timeout: Duration) -> Result<()> {
-        let deadline = tokio::time::Instant::now() + timeout;
+        let deadline = platform::deadline(timeout);
         let mut events = self.events();
         loop {
             let record: PaymentRecord = self.shared.api.get(&format!("/payments/{id:#x}")).await?;
@@ -313,13 +312,12 @@ impl Client {
                 }
                 _ => {}
             }
-            let now = tokio::time::Instant::now();
-            if now >= deadline {
+            if platform::passed(deadline) {
                 return Err(Error::Timeout("the payment to complete"));
             }
-            let until = deadline.min(now + Duration::from_secs(2));
+            let until = deadline.min(platform::deadline(Duration::from_secs(2)));
             // Until an event says this payment ended, or it is time to ask again.
-            let _ = tokio::time::timeout_at(until, async {
+            let _ = platform::until(until, async {
                 loop {
                     match events.recv().await {
                         Ok(ClientEvent::PaymentStatus { id: got, status })
@@ -347,6 +345,7 @@ impl Client {
         recipient: Address,
         node_submits: bool,
     ) -> Result<Withdrawal> {
+        self.shared.spending.spend(asset, amount)?;
         let response = self
             .propose_with(
                 Update::Withdraw {

@@ -175,7 +175,6 @@ impl Client {
     }
 
     /// What the chain shows the node deposited into this channel.
-    #[cfg(not(target_arch = "wasm32"))]
     async fn node_deposit(&self, channel: &Channel, asset: Address) -> Result<U256, String> {
         let chain = self.shared.chain.as_ref().ok_or(
             "the node counts a deposit of its own, and this client has no chain to check it against (set eth_url)",
@@ -184,11 +183,6 @@ impl Client {
             .deposited(channel.state.channel_id, asset, Side::Node, 0)
             .await
             .map_err(|e| format!("cannot check the node's deposit on chain: {e}"))
-    }
-
-    #[cfg(target_arch = "wasm32")]
-    async fn node_deposit(&self, _channel: &Channel, _asset: Address) -> Result<U256, String> {
-        Err("the node counts a deposit of its own, and this client has no chain to check it against".into())
     }
 
     /// Sends this client's signature on the node's proposal at `nonce` (sent again, it is stored once).

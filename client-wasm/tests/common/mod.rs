@@ -133,6 +133,20 @@ impl System {
         self.anvil.addresses()[index]
     }
 
+    /// The node's domain as its login messages name it (`127.0.0.1:port`).
+    pub fn node_domain(&self) -> String {
+        self.node_url.trim_start_matches("http://").to_string()
+    }
+
+    /// An alloy provider on the chain, sending as anvil's account 0: the tests' independent view of the chain.
+    pub fn provider(&self) -> alloy::providers::DynProvider {
+        http_provider(
+            self.anvil.endpoint().as_str(),
+            PrivateKeySigner::from(self.anvil.keys()[0].clone()),
+        )
+        .expect("provider")
+    }
+
     pub fn chain(&self, index: usize) -> EthChain {
         EthChain::new(
             self.anvil.endpoint().as_str(),

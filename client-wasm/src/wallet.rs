@@ -1,0 +1,921 @@
+//! The in-page wallet: a BIP-39 recovery phrase kept under a name in a [`KeyValue`], and the channel key derived
+//! from it at m/44'/60'/0'/0/0 with an empty BIP-39 passphrase, as MetaMask does.
+//!
+//! The record under `spoke:wallet:{name}` is JSON. Until a password is set it holds the phrase in clear:
+//!
+//! ```json
+//! {"version":1,"address":"0xf39F…2266","phrase":"test test … junk"}
+//! ```
+//!
+//! Once a password is set it holds only ciphertext: PBKDF2-HMAC-SHA256 turns the password and a random 16-byte salt
+//! into a 32-byte key, and AES-256-GCM with a random 12-byte nonce seals the phrase, the 20 address bytes as
+//! associated data. The address stays in clear so that a page can show it while the wallet is locked.
+//!
+//! ```json
+//! {"version":1,"address":"0xf39F…2266","crypto":{"kdf":"pbkdf2-hmac-sha256","iterations":600000,"salt":"…",
+//!  "cipher":"aes-256-gcm","nonce":"…","ciphertext":"…"}}
+//! ```
+//!
+//! Everything here is plain Rust and behaves the same natively and in the browser; randomness comes from
+//! `getrandom` (the OS, or `crypto.getRandomValues` in the browser).
+
+use aes_gcm::{
+    aead::{Aead, KeyInit, Payload},
+    Aes256Gcm, Nonce,
+};
+use bip32::{DerivationPath, XPrv};
+use bip39::{Language, Mnemonic};
+use serde::{Deserialize, Serialize};
+use sha2::{Sha256, Sha512};
+use spoke_protocol::{hex, Address, Signer, B256};
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::{Error, KeyValue, Result};
+
+/// The record format written by this code.
+const VERSION: u32 = 1;
+/// PBKDF2 rounds for a new password (OWASP's 2023 figure for PBKDF2-HMAC-SHA256).
+pub(crate) const DEFAULT_ITERATIONS: u32 = 600_000;
+/// A stored record asking for more rounds than this is refused rather than left to hang the page.
+const MAX_ITERATIONS: u32 = 10_000_000;
+/// Ethereum's BIP-44 path, first account, first address: MetaMask's first account.
+const DERIVATION_PATH: &str = "m/44'/60'/0'/0/0";
+/// BIP-39: the seed is PBKDF2-HMAC-SHA512 of the phrase, salted with "mnemonic" + passphrase (empty here).
+const SEED_SALT: &[u8] = b"mnemonic";
+const SEED_ROUNDS: u32 = 2048;
+/// 128 bits of entropy: a 12-word phrase.
+const ENTROPY_LEN: usize = 16;
+const KDF: &str = "pbkdf2-hmac-sha256";
+const CIPHER: &str = "aes-256-gcm";
+const SALT_LEN: usize = 16;
+const NONCE_LEN: usize = 12;
+const TAG_LEN: usize = 16;
+
+/// A wallet opened from (or just written to) a [`KeyValue`]: its name, recovery phrase, channel key and address.
+///
+/// `Debug` shows the name and address only; the phrase and key are wiped from memory when the wallet is dropped.
+#[derive(Clone)]
+pub struct Wallet {
+    name: String,
+    phrase: Zeroizing<String>,
+    secret: Zeroizing<[u8; 32]>,
+    address: Address,
+}
+
+impl std::fmt::Debug for Wallet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Wallet")
+            .field("name", &self.name)
+            .field("address", &self.address)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Wallet {
+    /// Makes a new 12-word wallet from fresh randomness and stores it, in clear, under `name`. Refuses if a wallet
+    /// (even an unreadable one) is already stored under that name.
+    pub fn create(kv: &dyn KeyValue, name: &str) -> Result<Wallet> {
+        refuse_existing(kv, name)?;
+        let mut entropy = Zeroizing::new([0u8; ENTROPY_LEN]);
+        random(entropy.as_mut())?;
+        let mnemonic = Mnemonic::from_entropy_in(Language::English, entropy.as_ref())
+            .map_err(|_| Error::Wallet("could not make a phrase from the random bytes".into()))?;
+        let wallet = Wallet::derive(name, words_of(&mnemonic))?;
+        wallet.save_clear(kv)?;
+        Ok(wallet)
+    }
+
+    /// Stores an existing recovery phrase under `name`: sealed under `password` when one is given (the phrase is
+    /// then never written in clear), in clear otherwise.
+    ///
+    /// The phrase is checked against the BIP-39 English word list and its checksum; case and spacing do not
+    /// matter. Any standard length (12, 15, 18, 21 or 24 words) is accepted. Refuses to overwrite a wallet stored
+    /// under the same name unless `replace`. Nothing is stored if anything is refused.
+    pub fn import(
+        kv: &dyn KeyValue,
+        name: &str,
+        phrase: &str,
+        password: Option<&str>,
+        replace: bool,
+    ) -> Result<Wallet> {
+        Wallet::import_with_iterations(kv, name, phrase, password, replace, DEFAULT_ITERATIONS)
+    }
+
+    /// [`Wallet::import`] with a chosen PBKDF2 round count (tests use few).
+    pub(crate) fn import_with_iterations(
+        kv: &dyn KeyValue,
+        name: &str,
+        phrase: &str,
+        password: Option<&str>,
+        replace: bool,
+        iterations: u32,
+    ) -> Result<Wallet> {
+        if let Some(password) = password {
+            check_new_password(password)?;
+        }
+        if !replace {
+            refuse_existing(kv, name)?;
+        }
+        let wallet = Wallet::from_phrase(name, phrase)?;
+        match password {
+            Some(password) => wallet.save_sealed(kv, password, iterations)?,
+            None => wallet.save_clear(kv)?,
+        }
+        Ok(wallet)
+    }
+
+    /// Opens the wallet stored under `name`: `None` if there is none, [`Error::Locked`] if it is sealed and no
+    /// password is given, [`Error::WrongPassword`] if the password does not open it. A password given for a wallet
+    /// that has none is ignored.
+    pub fn open(kv: &dyn KeyValue, name: &str, password: Option<&str>) -> Result<Option<Wallet>> {
+        let Some(stored) = load(kv, name)? else {
+            return Ok(None);
+        };
+        let phrase = match &stored.secret {
+            Secret::Clear(phrase) => phrase.clone(),
+            Secret::Sealed(crypto) => {
+                unseal(crypto, &stored.address, password.ok_or(Error::Locked)?)?
+            }
+        };
+        let wallet = Wallet::from_phrase(name, &phrase)
+            .map_err(|_| corrupt("the stored phrase is not a valid recovery phrase"))?;
+        if wallet.address != stored.address {
+            return Err(corrupt("the stored address is not the phrase's address"));
+        }
+        Ok(Some(wallet))
+    }
+
+    /// The address of the wallet stored under `name`, readable without its password.
+    pub fn stored_address(kv: &dyn KeyValue, name: &str) -> Result<Option<Address>> {
+        Ok(load(kv, name)?.map(|stored| stored.address))
+    }
+
+    /// Whether the wallet stored under `name` is sealed under a password; `None` if there is none.
+    pub fn is_encrypted(kv: &dyn KeyValue, name: &str) -> Result<Option<bool>> {
+        Ok(load(kv, name)?.map(|stored| matches!(stored.secret, Secret::Sealed(_))))
+    }
+
+    /// Removes the wallet stored under `name` ("burn card"). Removing one that is not there is not an error.
+    pub fn forget(kv: &dyn KeyValue, name: &str) -> Result<()> {
+        kv.remove(&record_key(name))
+    }
+
+    /// Seals the stored phrase under `password`, replacing the clear record or the one sealed under an older
+    /// password; afterwards the store holds no phrase or key in clear. Refuses an empty password, and refuses if
+    /// the wallet stored under this name is gone or is another one.
+    pub fn set_password(&self, kv: &dyn KeyValue, password: &str) -> Result<()> {
+        self.set_password_with_iterations(kv, password, DEFAULT_ITERATIONS)
+    }
+
+    /// [`Wallet::set_password`] with a chosen PBKDF2 round count (tests use few).
+    pub(crate) fn set_password_with_iterations(
+        &self,
+        kv: &dyn KeyValue,
+        password: &str,
+        iterations: u32,
+    ) -> Result<()> {
+        check_new_password(password)?;
+        self.stored_self(kv)?;
+        self.save_sealed(kv, password, iterations)
+    }
+
+    /// Checks `password` against the stored wallet, e.g. before showing the phrase again: `Ok` if it opens the
+    /// wallet or if no password is set, [`Error::WrongPassword`] otherwise.
+    pub fn check_password(&self, kv: &dyn KeyValue, password: &str) -> Result<()> {
+        let stored = self.stored_self(kv)?;
+        match &stored.secret {
+            Secret::Clear(_) => Ok(()),
+            Secret::Sealed(crypto) => {
+                let phrase = unseal(crypto, &stored.address, password)?;
+                if *phrase == *self.phrase {
+                    Ok(())
+                } else {
+                    Err(corrupt("the sealed phrase is not this wallet's"))
+                }
+            }
+        }
+    }
+
+    /// The name it is stored under.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The recovery phrase: lowercase words separated by single spaces.
+    pub fn phrase(&self) -> &str {
+        &self.phrase
+    }
+
+    /// The channel key's Ethereum address.
+    pub fn address(&self) -> Address {
+        self.address
+    }
+
+    /// The channel key (the secp256k1 secret at m/44'/60'/0'/0/0). The copy returned is not wiped on drop.
+    pub fn secret(&self) -> B256 {
+        B256::from(*self.secret)
+    }
+
+    /// A signer with the channel key.
+    pub fn signer(&self) -> Result<Signer> {
+        Ok(Signer::from_bytes(&self.secret())?)
+    }
+
+    /// Checks and normalises a phrase, then derives the wallet from it.
+    fn from_phrase(name: &str, phrase: &str) -> Result<Wallet> {
+        let phrase = normalise(phrase);
+        Mnemonic::parse_in_normalized(Language::English, &phrase).map_err(bad_phrase)?;
+        Wallet::derive(name, phrase)
+    }
+
+    /// BIP-39 seed, then BIP-32 down the derivation path. `phrase` must already be a checked, normalised phrase.
+    fn derive(name: &str, phrase: Zeroizing<String>) -> Result<Wallet> {
+        let mut seed = Zeroizing::new([0u8; 64]);
+        pbkdf2::pbkdf2_hmac::<Sha512>(phrase.as_bytes(), SEED_SALT, SEED_ROUNDS, seed.as_mut());
+        let path: DerivationPath = DERIVATION_PATH
+            .parse()
+            .map_err(|_| Error::Wallet("the derivation path does not parse".into()))?;
+        let key = XPrv::derive_from_path(seed.as_ref(), &path).map_err(|_| {
+            Error::Wallet("the phrase gives no valid key at m/44'/60'/0'/0/0".into())
+        })?;
+        let secret = Zeroizing::new(key.to_bytes());
+        let address = Signer::from_bytes(&B256::from(*secret))?.address();
+        Ok(Wallet {
+            name: name.to_string(),
+            phrase,
+            secret,
+            address,
+        })
+    }
+
+    fn save_clear(&self, kv: &dyn KeyValue) -> Result<()> {
+        save(
+            kv,
+            &self.name,
+            &Record {
+                version: VERSION,
+                address: self.address.to_checksum(None),
+                phrase: Some(self.phrase.to_string()),
+                crypto: None,
+            },
+        )
+    }
+
+    fn save_sealed(&self, kv: &dyn KeyValue, password: &str, iterations: u32) -> Result<()> {
+        let crypto = seal(&self.phrase, &self.address, password, iterations)?;
+        save(
+            kv,
+            &self.name,
+            &Record {
+                version: VERSION,
+                address: self.address.to_checksum(None),
+                phrase: None,
+                crypto: Some(crypto),
+            },
+        )
+    }
+
+    /// The stored record under this wallet's name, which must be this wallet's.
+    fn stored_self(&self, kv: &dyn KeyValue) -> Result<Stored> {
+        let stored = load(kv, &self.name)?.ok_or_else(|| {
+            Error::Wallet(format!(
+                "no wallet is stored under {:?} any more",
+                self.name
+            ))
+        })?;
+        if stored.address != self.address {
+            return Err(Error::Wallet(format!(
+                "the wallet stored under {:?} is another one",
+                self.name
+            )));
+        }
+        Ok(stored)
+    }
+}
+
+/// The JSON record, as stored.
+#[derive(Serialize, Deserialize)]
+struct Record {
+    version: u32,
+    address: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    phrase: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    crypto: Option<Crypto>,
+}
+
+impl Drop for Record {
+    fn drop(&mut self) {
+        if let Some(phrase) = &mut self.phrase {
+            phrase.zeroize();
+        }
+    }
+}
+
+/// The sealed phrase and how to open it; byte strings are hex.
+#[derive(Clone, Serialize, Deserialize)]
+struct Crypto {
+    kdf: String,
+    iterations: u32,
+    salt: String,
+    cipher: String,
+    nonce: String,
+    ciphertext: String,
+}
+
+/// A record that parsed and holds exactly one of a clear phrase and a sealed one.
+struct Stored {
+    address: Address,
+    secret: Secret,
+}
+
+enum Secret {
+    Clear(Zeroizing<String>),
+    Sealed(Crypto),
+}
+
+fn record_key(name: &str) -> String {
+    format!("spoke:wallet:{name}")
+}
+
+fn load(kv: &dyn KeyValue, name: &str) -> Result<Option<Stored>> {
+    let Some(text) = kv.get(&record_key(name))? else {
+        return Ok(None);
+    };
+    let text = Zeroizing::new(text);
+    // serde_json's messages can quote the values they choke on; only the position is repeated.
+    let mut record: Record = serde_json::from_str(&text).map_err(|e| {
+        corrupt(&format!(
+            "the record is not the expected JSON (line {}, column {})",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    if record.version != VERSION {
+        return Err(Error::Wallet(format!(
+            "wallet record version {} is not supported",
+            record.version
+        )));
+    }
+    let address: Address = record
+        .address
+        .parse()
+        .map_err(|_| corrupt("the stored address does not parse"))?;
+    let secret = match (record.phrase.take(), record.crypto.take()) {
+        (Some(phrase), None) => Secret::Clear(Zeroizing::new(phrase)),
+        (None, Some(crypto)) => Secret::Sealed(crypto),
+        (Some(mut phrase), Some(_)) => {
+            phrase.zeroize();
+            return Err(corrupt("the record holds both a clear and a sealed phrase"));
+        }
+        (None, None) => return Err(corrupt("the record holds no phrase")),
+    };
+    Ok(Some(Stored { address, secret }))
+}
+
+fn save(kv: &dyn KeyValue, name: &str, record: &Record) -> Result<()> {
+    let json = Zeroizing::new(
+        serde_json::to_string(record)
+            .map_err(|_| Error::Wallet("the record does not serialise".into()))?,
+    );
+    kv.set(&record_key(name), &json)
+}
+
+fn refuse_existing(kv: &dyn KeyValue, name: &str) -> Result<()> {
+    if kv.get(&record_key(name))?.is_some() {
+        return Err(Error::WalletExists(name.to_string()));
+    }
+    Ok(())
+}
+
+fn check_new_password(password: &str) -> Result<()> {
+    if password.is_empty() {
+        return Err(Error::Wallet("the password is empty".into()));
+    }
+    Ok(())
+}
+
+fn seal(phrase: &str, address: &Address, password: &str, iterations: u32) -> Result<Crypto> {
+    if !(1..=MAX_ITERATIONS).contains(&iterations) {
+        return Err(Error::Wallet(format!(
+            "{iterations} PBKDF2 rounds is out of range"
+        )));
+    }
+    let mut salt = [0u8; SALT_LEN];
+    random(&mut salt)?;
+    let mut nonce = [0u8; NONCE_LEN];
+    random(&mut nonce)?;
+    let key = password_key(password, &salt, iterations);
+    let ciphertext = cipher(&key)?
+        .encrypt(
+            &Nonce::from(nonce),
+            Payload {
+                msg: phrase.as_bytes(),
+                aad: address.as_slice(),
+            },
+        )
+        .map_err(|_| Error::Wallet("encryption failed".into()))?;
+    Ok(Crypto {
+        kdf: KDF.into(),
+        iterations,
+        salt: hex::encode(salt),
+        cipher: CIPHER.into(),
+        nonce: hex::encode(nonce),
+        ciphertext: hex::encode(ciphertext),
+    })
+}
+
+fn unseal(crypto: &Crypto, address: &Address, password: &str) -> Result<Zeroizing<String>> {
+    if crypto.kdf != KDF || crypto.cipher != CIPHER {
+        return Err(Error::Wallet(format!(
+            "unsupported encryption {} with {}",
+            crypto.kdf, crypto.cipher
+        )));
+    }
+    if !(1..=MAX_ITERATIONS).contains(&crypto.iterations) {
+        return Err(corrupt("the PBKDF2 round count is out of range"));
+    }
+    let salt = hex::decode(&crypto.salt)
+        .ok()
+        .filter(|salt| salt.len() == SALT_LEN)
+        .ok_or_else(|| corrupt("the salt is not 16 hex bytes"))?;
+    let nonce: [u8; NONCE_LEN] = hex::decode(&crypto.nonce)
+        .ok()
+        .and_then(|nonce| nonce.try_into().ok())
+        .ok_or_else(|| corrupt("the nonce is not 12 hex bytes"))?;
+    let ciphertext = hex::decode(&crypto.ciphertext)
+        .ok()
+        .filter(|ciphertext| ciphertext.len() > TAG_LEN)
+        .ok_or_else(|| corrupt("the ciphertext is not hex or too short"))?;
+    let key = password_key(password, &salt, crypto.iterations);
+    // The tag covers the ciphertext and the address: a wrong password and a tampered record look the same.
+    let plain = Zeroizing::new(
+        cipher(&key)?
+            .decrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: &ciphertext,
+                    aad: address.as_slice(),
+                },
+            )
+            .map_err(|_| Error::WrongPassword)?,
+    );
+    let phrase =
+        std::str::from_utf8(&plain).map_err(|_| corrupt("the sealed phrase is not text"))?;
+    Ok(Zeroizing::new(phrase.to_string()))
+}
+
+fn cipher(key: &[u8; 32]) -> Result<Aes256Gcm> {
+    Aes256Gcm::new_from_slice(key).map_err(|_| Error::Wallet("bad AES key length".into()))
+}
+
+fn password_key(password: &str, salt: &[u8], iterations: u32) -> Zeroizing<[u8; 32]> {
+    let mut key = Zeroizing::new([0u8; 32]);
+    pbkdf2::pbkdf2_hmac::<Sha256>(password.as_bytes(), salt, iterations, key.as_mut());
+    key
+}
+
+fn random(bytes: &mut [u8]) -> Result<()> {
+    getrandom::getrandom(bytes)
+        .map_err(|e| Error::Wallet(format!("no randomness from the system: {e}")))
+}
+
+/// Lowercase words separated by single spaces.
+fn normalise(phrase: &str) -> Zeroizing<String> {
+    let mut out = Zeroizing::new(String::with_capacity(phrase.len()));
+    for word in phrase.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.extend(word.chars().flat_map(char::to_lowercase));
+    }
+    out
+}
+
+/// The phrase of a mnemonic, written into a buffer that is never reallocated (so no stray copy is left behind).
+fn words_of(mnemonic: &Mnemonic) -> Zeroizing<String> {
+    // English words are at most 8 letters; 24 words and their spaces fit.
+    let mut out = Zeroizing::new(String::with_capacity(24 * 9));
+    for word in mnemonic.words() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
+}
+
+fn bad_phrase(error: bip39::Error) -> Error {
+    Error::BadPhrase(match error {
+        bip39::Error::BadWordCount(n) => {
+            format!("it has {n} words; a phrase has 12 (or 15, 18, 21 or 24)")
+        }
+        bip39::Error::UnknownWord(i) => {
+            format!("word {} is not in the BIP-39 English word list", i + 1)
+        }
+        bip39::Error::InvalidChecksum => {
+            "the words do not fit together (checksum): one is wrong or out of place".into()
+        }
+        _ => "it is not a BIP-39 English phrase".into(),
+    })
+}
+
+fn corrupt(what: &str) -> Error {
+    Error::Wallet(format!("the stored wallet is damaged: {what}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MemoryKv;
+
+    /// Few rounds, so that debug-build tests stay quick; one test uses the real default.
+    const FAST: u32 = 1_000;
+    const HARDHAT: &str = "test test test test test test test test test test test junk";
+    const HARDHAT_ADDRESS: &str = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
+    const HARDHAT_SECRET: &str = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+
+    fn hardhat_address() -> Address {
+        HARDHAT_ADDRESS.parse().expect("address")
+    }
+
+    /// Nothing that gives the wallet away is in the store: the phrase, any two of its words in a row, the key.
+    fn assert_no_secret_stored(kv: &MemoryKv, wallet: &Wallet) {
+        let words: Vec<&str> = wallet.phrase().split(' ').collect();
+        let secret = hex::encode(wallet.secret());
+        for value in kv.values() {
+            let lower = value.to_lowercase();
+            assert!(!lower.contains(wallet.phrase()), "phrase stored: {value}");
+            for pair in words.windows(2) {
+                assert!(
+                    !lower.contains(&pair.join(" ")),
+                    "words stored in sequence: {value}"
+                );
+            }
+            assert!(!lower.contains(&secret), "secret key stored: {value}");
+            assert!(
+                !lower.contains("\"phrase\""),
+                "phrase field stored: {value}"
+            );
+        }
+    }
+
+    #[test]
+    fn create_then_open_without_password() {
+        let kv = MemoryKv::new();
+        let wallet = Wallet::create(&kv, "main").expect("create");
+        assert_eq!(wallet.phrase().split(' ').count(), 12);
+        assert_eq!(wallet.name(), "main");
+        let opened = Wallet::open(&kv, "main", None)
+            .expect("open")
+            .expect("stored");
+        assert_eq!(opened.address(), wallet.address());
+        assert_eq!(opened.phrase(), wallet.phrase());
+        assert_eq!(opened.secret(), wallet.secret());
+        assert_eq!(wallet.signer().expect("signer").address(), wallet.address());
+        assert_eq!(
+            Wallet::stored_address(&kv, "main").expect("address"),
+            Some(wallet.address())
+        );
+        assert_eq!(
+            Wallet::is_encrypted(&kv, "main").expect("encrypted"),
+            Some(false)
+        );
+        // Another name is another wallet.
+        let other = Wallet::create(&kv, "other").expect("create other");
+        assert_ne!(other.phrase(), wallet.phrase());
+        assert_ne!(other.address(), wallet.address());
+    }
+
+    #[test]
+    fn create_twice_refuses_and_keeps_the_first() {
+        let kv = MemoryKv::new();
+        let first = Wallet::create(&kv, "main").expect("create");
+        let err = Wallet::create(&kv, "main").expect_err("second create");
+        assert!(matches!(err, Error::WalletExists(_)), "{err:?}");
+        assert_eq!(err.code(), "WALLET_EXISTS");
+        let opened = Wallet::open(&kv, "main", None)
+            .expect("open")
+            .expect("stored");
+        assert_eq!(opened.phrase(), first.phrase());
+    }
+
+    #[test]
+    fn metamask_test_vector() {
+        let kv = MemoryKv::new();
+        let wallet = Wallet::import(&kv, "main", HARDHAT, None, false).expect("import");
+        assert_eq!(wallet.address(), hardhat_address());
+        assert_eq!(wallet.address().to_checksum(None), HARDHAT_ADDRESS);
+        assert_eq!(hex::encode(wallet.secret()), HARDHAT_SECRET);
+        assert_eq!(
+            wallet.signer().expect("signer").address(),
+            hardhat_address()
+        );
+        // Case and spacing do not matter; the phrase is kept normalised.
+        let messy = "  Test TEST test\ttest test test\n test test test  test test JUNK ";
+        let again = Wallet::import(&kv, "messy", messy, None, false).expect("import messy");
+        assert_eq!(again.address(), hardhat_address());
+        assert_eq!(again.phrase(), HARDHAT);
+        let opened = Wallet::open(&kv, "messy", None)
+            .expect("open")
+            .expect("stored");
+        assert_eq!(opened.phrase(), HARDHAT);
+        // The address is in clear, checksummed, for a page to show.
+        let raw = kv.get("spoke:wallet:main").expect("get").expect("stored");
+        assert!(raw.contains(HARDHAT_ADDRESS), "{raw}");
+    }
+
+    #[test]
+    fn password_seals_the_phrase() {
+        let kv = MemoryKv::new();
+        let wallet = Wallet::create(&kv, "main").expect("create");
+        wallet
+            .set_password_with_iterations(&kv, "hunter22", FAST)
+            .expect("set password");
+        assert_no_secret_stored(&kv, &wallet);
+        assert_eq!(
+            Wallet::is_encrypted(&kv, "main").expect("encrypted"),
+            Some(true)
+        );
+        assert_eq!(
+            Wallet::stored_address(&kv, "main").expect("address"),
+            Some(wallet.address())
+        );
+
+        let err = Wallet::open(&kv, "main", None).expect_err("no password");
+        assert!(matches!(err, Error::Locked), "{err:?}");
+        assert_eq!(err.code(), "LOCKED");
+        let err = Wallet::open(&kv, "main", Some("hunter2")).expect_err("wrong password");
+        assert!(matches!(err, Error::WrongPassword), "{err:?}");
+        assert_eq!(err.code(), "WRONG_PASSWORD");
+        let err = Wallet::open(&kv, "main", Some("")).expect_err("empty password");
+        assert!(matches!(err, Error::WrongPassword), "{err:?}");
+
+        let opened = Wallet::open(&kv, "main", Some("hunter22"))
+            .expect("open")
+            .expect("stored");
+        assert_eq!(opened.address(), wallet.address());
+        assert_eq!(opened.phrase(), wallet.phrase());
+
+        opened
+            .check_password(&kv, "hunter22")
+            .expect("right password");
+        let err = opened
+            .check_password(&kv, "Hunter22")
+            .expect_err("wrong password");
+        assert!(matches!(err, Error::WrongPassword), "{err:?}");
+
+        // A new password replaces the old one.
+        opened
+            .set_password_with_iterations(&kv, "correct horse", FAST)
+            .expect("new password");
+        assert_no_secret_stored(&kv, &wallet);
+        let err = Wallet::open(&kv, "main", Some("hunter22")).expect_err("old password");
+        assert!(matches!(err, Error::WrongPassword), "{err:?}");
+        let reopened = Wallet::open(&kv, "main", Some("correct horse"))
+            .expect("open")
+            .expect("stored");
+        assert_eq!(reopened.phrase(), wallet.phrase());
+    }
+
+    #[test]
+    fn password_at_the_default_rounds() {
+        let kv = MemoryKv::new();
+        let wallet = Wallet::import(&kv, "main", HARDHAT, None, false).expect("import");
+        wallet.set_password(&kv, "hunter22").expect("set password");
+        assert_no_secret_stored(&kv, &wallet);
+        let raw = kv.get("spoke:wallet:main").expect("get").expect("stored");
+        let record: serde_json::Value = serde_json::from_str(&raw).expect("json");
+        assert_eq!(record["version"], 1);
+        assert_eq!(record["address"], HARDHAT_ADDRESS);
+        assert_eq!(record["crypto"]["kdf"], "pbkdf2-hmac-sha256");
+        assert_eq!(record["crypto"]["iterations"], DEFAULT_ITERATIONS);
+        assert_eq!(record["crypto"]["cipher"], "aes-256-gcm");
+        assert_eq!(record["crypto"]["salt"].as_str().expect("salt").len(), 32);
+        assert_eq!(record["crypto"]["nonce"].as_str().expect("nonce").len(), 24);
+        let opened = Wallet::open(&kv, "main", Some("hunter22"))
+            .expect("open")
+            .expect("stored");
+        assert_eq!(opened.address(), hardhat_address());
+        assert_eq!(opened.phrase(), HARDHAT);
+    }
+
+    #[test]
+    fn check_password_without_a_password_set() {
+        let kv = MemoryKv::new();
+        let wallet = Wallet::create(&kv, "main").expect("create");
+        wallet
+            .check_password(&kv, "anything")
+            .expect("no password set");
+        // A password given for a clear wallet is ignored.
+        assert!(Wallet::open(&kv, "main", Some("anything"))
+            .expect("open")
+            .is_some());
+    }
+
+    #[test]
+    fn empty_password_is_refused() {
+        let kv = MemoryKv::new();
+        let wallet = Wallet::create(&kv, "main").expect("create");
+        let err = wallet
+            .set_password_with_iterations(&kv, "", FAST)
+            .expect_err("empty");
+        assert_eq!(err.code(), "WALLET");
+        assert_eq!(
+            Wallet::is_encrypted(&kv, "main").expect("encrypted"),
+            Some(false)
+        );
+        let err = Wallet::import_with_iterations(&kv, "b", HARDHAT, Some(""), false, FAST)
+            .expect_err("empty");
+        assert_eq!(err.code(), "WALLET");
+        assert_eq!(Wallet::stored_address(&kv, "b").expect("address"), None);
+    }
+
+    #[test]
+    fn import_with_password_never_stores_the_phrase() {
+        let kv = MemoryKv::new();
+        let wallet = Wallet::import_with_iterations(&kv, "main", HARDHAT, Some("pw"), false, FAST)
+            .expect("import");
+        assert_no_secret_stored(&kv, &wallet);
+        assert_eq!(
+            Wallet::is_encrypted(&kv, "main").expect("encrypted"),
+            Some(true)
+        );
+        assert_eq!(
+            Wallet::stored_address(&kv, "main").expect("address"),
+            Some(hardhat_address())
+        );
+        let opened = Wallet::open(&kv, "main", Some("pw"))
+            .expect("open")
+            .expect("stored");
+        assert_eq!(opened.phrase(), HARDHAT);
+    }
+
+    #[test]
+    fn bad_phrases_are_refused_and_nothing_is_stored() {
+        let kv = MemoryKv::new();
+        let cases = [
+            // Valid words, wrong last word for the checksum.
+            ("abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon", "checksum"),
+            ("test test test test test test test test test test test jungle", "checksum"),
+            ("test test test test test test test test test test test junkk", "word 12"),
+            ("test test test test test test test test test test test", "11 words"),
+            ("", "0 words"),
+        ];
+        for (phrase, expected) in cases {
+            let err = Wallet::import(&kv, "main", phrase, None, false).expect_err(phrase);
+            assert!(matches!(err, Error::BadPhrase(_)), "{phrase}: {err:?}");
+            assert_eq!(err.code(), "BAD_PHRASE");
+            let message = err.to_string();
+            assert!(message.contains(expected), "{phrase}: {message}");
+            assert!(!message.contains("test test"), "{message}");
+            assert!(kv.values().is_empty(), "{phrase}: something was stored");
+        }
+        // With a password too, nothing is stored.
+        let err = Wallet::import_with_iterations(&kv, "main", "test junk", Some("pw"), false, FAST)
+            .expect_err("bad");
+        assert_eq!(err.code(), "BAD_PHRASE");
+        assert!(kv.values().is_empty());
+    }
+
+    #[test]
+    fn import_does_not_overwrite_unless_asked() {
+        let kv = MemoryKv::new();
+        let old = Wallet::create(&kv, "main").expect("create");
+        let err = Wallet::import(&kv, "main", HARDHAT, None, false).expect_err("exists");
+        assert!(matches!(err, Error::WalletExists(_)), "{err:?}");
+        let kept = Wallet::open(&kv, "main", None)
+            .expect("open")
+            .expect("stored");
+        assert_eq!(kept.phrase(), old.phrase());
+        // A bad phrase with `replace` keeps the old one too.
+        Wallet::import(&kv, "main", "test junk", None, true).expect_err("bad phrase");
+        let kept = Wallet::open(&kv, "main", None)
+            .expect("open")
+            .expect("stored");
+        assert_eq!(kept.phrase(), old.phrase());
+
+        let new = Wallet::import(&kv, "main", HARDHAT, None, true).expect("replace");
+        assert_eq!(new.address(), hardhat_address());
+        let opened = Wallet::open(&kv, "main", None)
+            .expect("open")
+            .expect("stored");
+        assert_eq!(opened.phrase(), HARDHAT);
+        // The old wallet object no longer matches what is stored.
+        assert!(old.set_password_with_iterations(&kv, "pw", FAST).is_err());
+        assert_eq!(
+            Wallet::is_encrypted(&kv, "main").expect("encrypted"),
+            Some(false)
+        );
+    }
+
+    #[test]
+    fn damaged_records_are_errors_not_panics() {
+        let kv = MemoryKv::new();
+        let key = "spoke:wallet:main";
+        let good = Wallet::import_with_iterations(&kv, "main", HARDHAT, Some("pw"), false, FAST)
+            .expect("import");
+        let sealed = kv.get(key).expect("get").expect("stored");
+        let record: serde_json::Value = serde_json::from_str(&sealed).expect("json");
+        let with = |path: &[&str], value: serde_json::Value| {
+            let mut record = record.clone();
+            let mut at = &mut record;
+            for p in &path[..path.len() - 1] {
+                at = &mut at[*p];
+            }
+            at[path[path.len() - 1]] = value;
+            record.to_string()
+        };
+        let damaged = [
+            "{not json".to_string(),
+            "null".to_string(),
+            "[]".to_string(),
+            r#"{"version":1,"address":"0x00"}"#.to_string(),
+            format!(r#"{{"version":1,"address":"{HARDHAT_ADDRESS}"}}"#),
+            format!(r#"{{"version":2,"address":"{HARDHAT_ADDRESS}","phrase":"{HARDHAT}"}}"#),
+            format!(r#"{{"version":1,"address":"{HARDHAT_ADDRESS}","phrase":"not a phrase"}}"#),
+            // The phrase of another address.
+            format!(
+                r#"{{"version":1,"address":"0x70997970C51812dc3A010C7d01b50e0d17dc79C8","phrase":"{HARDHAT}"}}"#
+            ),
+            with(&["phrase"], HARDHAT.into()),
+            with(&["crypto", "nonce"], "00".into()),
+            with(&["crypto", "nonce"], "zz".into()),
+            with(&["crypto", "salt"], "".into()),
+            with(&["crypto", "ciphertext"], "00".into()),
+            with(&["crypto", "ciphertext"], 7.into()),
+            with(&["crypto", "iterations"], 0.into()),
+            with(&["crypto", "iterations"], u64::from(u32::MAX).into()),
+            with(&["crypto", "iterations"], (-1).into()),
+            with(&["crypto", "kdf"], "scrypt".into()),
+            with(&["crypto", "cipher"], "aes-128-ctr".into()),
+        ];
+        for value in damaged {
+            kv.set(key, &value).expect("set");
+            let err = Wallet::open(&kv, "main", Some("pw")).expect_err(&value);
+            assert_eq!(err.code(), "WALLET", "{value}: {err:?}");
+            assert!(!err.to_string().contains("test test"), "{}", err);
+        }
+        kv.set(key, "{not json").expect("set");
+        assert!(Wallet::stored_address(&kv, "main").is_err());
+        assert!(Wallet::is_encrypted(&kv, "main").is_err());
+        assert!(good.check_password(&kv, "pw").is_err());
+        // A damaged record still counts as a wallet that `create` will not overwrite.
+        assert!(matches!(
+            Wallet::create(&kv, "main"),
+            Err(Error::WalletExists(_))
+        ));
+
+        // Tampering with the sealed part or the address it is bound to fails like a wrong password.
+        let flipped = {
+            let mut ciphertext = record["crypto"]["ciphertext"]
+                .as_str()
+                .expect("hex")
+                .to_string();
+            let last = if ciphertext.ends_with('0') { "1" } else { "0" };
+            ciphertext.replace_range(ciphertext.len() - 1.., last);
+            ciphertext
+        };
+        for value in [
+            with(&["crypto", "ciphertext"], flipped.into()),
+            with(
+                &["address"],
+                "0x70997970C51812dc3A010C7d01b50e0d17dc79C8".into(),
+            ),
+        ] {
+            kv.set(key, &value).expect("set");
+            let err = Wallet::open(&kv, "main", Some("pw")).expect_err(&value);
+            assert!(matches!(err, Error::WrongPassword), "{err:?}");
+        }
+    }
+
+    #[test]
+    fn forget_removes_the_wallet() {
+        let kv = MemoryKv::new();
+        let wallet = Wallet::create(&kv, "main").expect("create");
+        Wallet::create(&kv, "other").expect("create other");
+        Wallet::forget(&kv, "main").expect("forget");
+        assert!(Wallet::open(&kv, "main", None).expect("open").is_none());
+        assert_eq!(Wallet::stored_address(&kv, "main").expect("address"), None);
+        assert_eq!(Wallet::is_encrypted(&kv, "main").expect("encrypted"), None);
+        assert!(Wallet::open(&kv, "other", None).expect("open").is_some());
+        // A forgotten wallet cannot be brought back by setting a password on a leftover handle.
+        assert!(wallet
+            .set_password_with_iterations(&kv, "pw", FAST)
+            .is_err());
+        assert!(Wallet::open(&kv, "main", None).expect("open").is_none());
+        Wallet::forget(&kv, "main").expect("forget twice");
+        Wallet::create(&kv, "main").expect("create again");
+    }
+
+    #[test]
+    fn debug_shows_no_secret() {
+        let kv = MemoryKv::new();
+        let wallet = Wallet::import(&kv, "main", HARDHAT, None, false).expect("import");
+        let shown = format!("{wallet:?} {wallet:#?}").to_lowercase();
+        assert!(!shown.contains("test"), "{shown}");
+        assert!(!shown.contains("junk"), "{shown}");
+        assert!(!shown.contains(HARDHAT_SECRET), "{shown}");
+        assert!(shown.contains(&HARDHAT_ADDRESS.to_lowercase()), "{shown}");
+    }
+}
