@@ -30,3 +30,5 @@ pub use kv::{KeyValue, MemoryKv};
 pub use node::NodeApi;
 pub use store::{FileStore, KvStore, Snapshot, StateStore};
 pub use wallet::Wallet;
+#[cfg(target_arch = "wasm32")]
+pub use wasm::JsStorage as BrowserStorage;

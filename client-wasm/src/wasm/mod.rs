@@ -9,6 +9,7 @@ mod provider;
 mod storage;
 mod wallet;
 
+pub use storage::JsStorage;
 use wasm_bindgen::prelude::wasm_bindgen;
 
 #[wasm_bindgen(typescript_custom_section)]

@@ -18,8 +18,9 @@ extern "C" {
     fn remove_item(this: &JsKeyValue, key: &str) -> std::result::Result<(), JsValue>;
 }
 
-/// A storage object held from Rust.
-pub(crate) struct JsStorage(JsKeyValue);
+/// A Web Storage object (`localStorage` by default) as a [`KeyValue`] store, for Rust programs in the browser
+/// (the card) as much as for the npm package.
+pub struct JsStorage(JsKeyValue);
 
 impl std::fmt::Debug for JsStorage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -36,6 +37,11 @@ fn failed(what: &str, e: JsValue) -> Error {
 }
 
 impl JsStorage {
+    /// The page's `localStorage`.
+    pub fn local() -> Result<JsStorage> {
+        JsStorage::new(None)
+    }
+
     /// `storage` when given, else the global `localStorage`.
     pub(crate) fn new(storage: Option<JsValue>) -> Result<JsStorage> {
         let storage = match storage {
