@@ -6,6 +6,8 @@ export type {
   ChannelInfo,
   ConnectOptions,
   DepositResult,
+  ExitReport,
+  ExitStep,
   Hex,
   ImportOptions,
   KeyValueStorage,

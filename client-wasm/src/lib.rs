@@ -22,8 +22,10 @@ mod chain;
 mod eip1193;
 
 pub use caps::SpendingCaps;
-pub use chain::{EthChain, Receipt, TxRequest};
-pub use client::{Balance, ChannelView, Client, ClientConfig, ClientEvent, Withdrawal};
+pub use chain::{Book, ChannelStatus, EthChain, OnChainChannel, Receipt, TxRequest};
+pub use client::{
+    Balance, ChannelView, Client, ClientConfig, ClientEvent, ExitReport, ExitStep, Withdrawal,
+};
 pub use eip1193::{Eip1193, ProviderError};
 pub use error::{Error, Result};
 pub use kv::{KeyValue, MemoryKv};

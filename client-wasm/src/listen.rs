@@ -39,7 +39,7 @@ fn socket_url(client: &Client) -> Result<String, String> {
 }
 
 fn take(client: &Client, text: &str) {
-    match serde_json::from_str::<NodeEvent>(text) {
+    match serde_json::from_slice::<NodeEvent>(text.as_bytes()) {
         Ok(event) => client.handle_event(event),
         Err(e) => tracing::warn!(error = %e, "the node pushed something unreadable"),
     }

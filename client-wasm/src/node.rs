@@ -37,9 +37,10 @@ impl NodeApi {
         self.token = Some(token);
     }
 
+    // `get` and `post` are thin generic shells over `exchange`, which is not generic: each answer type adds only
+    // its decoding to the .wasm, not another copy of the request's state machine.
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
-        let url = format!("{}{path}", self.base);
-        answer(self.http.send(&url, self.token.as_deref(), None).await?)
+        decode(&self.exchange(path, None).await?)
     }
 
     pub async fn post<B: Serialize + ?Sized, T: DeserializeOwned>(
@@ -47,34 +48,40 @@ impl NodeApi {
         path: &str,
         body: &B,
     ) -> Result<T> {
-        let url = format!("{}{path}", self.base);
         let body = serde_json::to_vec(body).map_err(|e| Error::Config(e.to_string()))?;
-        answer(
-            self.http
-                .send(&url, self.token.as_deref(), Some(body))
-                .await?,
-        )
+        decode(&self.exchange(path, Some(body)).await?)
+    }
+
+    /// One request; the body of a successful answer, or the node's error.
+    async fn exchange(&self, path: &str, body: Option<Vec<u8>>) -> Result<Vec<u8>> {
+        let url = format!("{}{path}", self.base);
+        let reply = self.http.send(&url, self.token.as_deref(), body).await?;
+        if reply.is_success() {
+            return Ok(reply.body);
+        }
+        Err(refusal(reply))
     }
 }
 
-fn answer<T: DeserializeOwned>(reply: Reply) -> Result<T> {
-    if reply.is_success() {
-        return serde_json::from_slice(&reply.body).map_err(|e| Error::BadAnswer(e.to_string()));
-    }
+fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
+    serde_json::from_slice(body).map_err(|e| Error::BadAnswer(e.to_string()))
+}
+
+fn refusal(reply: Reply) -> Error {
     let status = reply.status;
     match serde_json::from_slice::<ApiErrorBody>(&reply.body) {
-        Ok(body) => Err(Error::Node {
+        Ok(body) => Error::Node {
             status,
             code: body.code,
             message: body.message,
-        }),
-        Err(_) => Err(Error::Node {
+        },
+        Err(_) => Error::Node {
             status,
             code: "HTTP".into(),
             message: String::from_utf8_lossy(&reply.body)
                 .chars()
                 .take(200)
                 .collect(),
-        }),
+        },
     }
 }

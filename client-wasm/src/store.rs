@@ -110,7 +110,7 @@ impl StateStore for KvStore {
     fn load(&self) -> Result<Option<Snapshot>> {
         match self.kv.get(&self.key)? {
             None => Ok(None),
-            Some(text) => serde_json::from_str(&text)
+            Some(text) => serde_json::from_slice(text.as_bytes())
                 .map(Some)
                 .map_err(|e| Error::Store(format!("the stored channel does not decode: {e}"))),
         }

@@ -31,8 +31,11 @@ use spoke_protocol::{
 };
 use tokio::sync::{broadcast, Mutex};
 
+mod dispute;
 mod operations;
 mod signing;
+
+pub use dispute::{ExitReport, ExitStep};
 
 pub(crate) use crate::platform::now;
 use crate::{
@@ -98,6 +101,8 @@ pub enum ClientEvent {
     PaymentStatus { id: B256, status: PaymentStatus },
     /// The client refused something the node asked it to sign, and why.
     Refused { reason: String },
+    /// A step of a forced exit ([`Client::exit`]).
+    Exit(ExitStep),
     /// A deposit is mined; it is counted once the node sees it confirmed.
     DepositSent {
         asset: Address,
@@ -156,6 +161,8 @@ struct Shared {
     /// Whether a task is proposing resolves; one at a time keeps them in order.
     resolving: AtomicBool,
     spending: crate::caps::Spending,
+    /// Set by [`Client::exit`]: nothing more is signed in this channel.
+    exiting: AtomicBool,
 }
 
 /// A connected client. Cheap to clone; every clone is the same client.
@@ -204,6 +211,7 @@ impl Client {
                 senders: Default::default(),
                 resolving: AtomicBool::new(false),
                 spending,
+                exiting: AtomicBool::new(false),
             }),
         };
         client.resend_unanswered().await?;

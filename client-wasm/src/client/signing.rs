@@ -21,6 +21,8 @@ impl Client {
     pub async fn take_proposal(&self, pending: PendingProposal) -> Result<()> {
         let received = {
             let mut channel = self.shared.channel.lock().await;
+            // Checked under the channel's lock, which an exit takes before it reads the state it disputes with.
+            self.check_not_exiting()?;
             let nonce = pending.proposal.nonce;
             if nonce <= channel.state.nonce {
                 let latest = channel.snapshot.latest.as_ref();
@@ -337,6 +339,7 @@ impl Client {
 
     async fn propose_once(&self, update: &Update, route: Option<Route>) -> Result<ProposeResponse> {
         let mut channel = self.shared.channel.lock().await;
+        self.check_not_exiting()?;
         let ctx = Context {
             now: now(),
             proposer: Side::User,

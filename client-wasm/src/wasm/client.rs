@@ -17,14 +17,17 @@ use super::{
     storage::JsStorage,
     wallet,
 };
-use crate::{Client, ClientConfig, ClientEvent, KeyValue, KvStore, Snapshot, SpendingCaps};
+use crate::{
+    Client, ClientConfig, ClientEvent, ExitStep, KeyValue, KvStore, Snapshot, SpendingCaps,
+};
 
-const EVENT_TYPES: [&str; 5] = [
+const EVENT_TYPES: [&str; 6] = [
     "stateChange",
     "paymentReceived",
     "paymentStatus",
     "depositSent",
     "refused",
+    "exit",
 ];
 
 type Listeners = Rc<RefCell<HashMap<&'static str, Vec<Function>>>>;
@@ -116,6 +119,83 @@ enum Event {
     Refused {
         reason: String,
     },
+    Exit(ExitInfo),
+}
+
+/// A step of a forced exit, for `on("exit", …)`.
+#[derive(Serialize)]
+#[serde(tag = "step", rename_all = "camelCase")]
+enum ExitInfo {
+    Frozen,
+    #[serde(rename_all = "camelCase")]
+    Disputed {
+        nonce: u64,
+        consensus_end: u64,
+        tx: Option<String>,
+    },
+    Answered {
+        nonce: u64,
+        tx: String,
+    },
+    Revealed {
+        count: usize,
+        tx: String,
+    },
+    Waiting {
+        until: u64,
+    },
+    #[serde(rename_all = "camelCase")]
+    LockSettled {
+        lock_id: String,
+        tx: String,
+    },
+    Concluded {
+        nonce: u64,
+        tx: String,
+    },
+    Claimed {
+        asset: String,
+        amount: String,
+        tx: String,
+    },
+    Withdrawn {
+        asset: String,
+        tx: String,
+    },
+}
+
+impl From<ExitStep> for ExitInfo {
+    fn from(step: ExitStep) -> ExitInfo {
+        match step {
+            ExitStep::Frozen => ExitInfo::Frozen,
+            ExitStep::Disputed {
+                nonce,
+                consensus_end,
+                tx,
+            } => ExitInfo::Disputed {
+                nonce,
+                consensus_end,
+                tx: tx.map(hex),
+            },
+            ExitStep::Answered { nonce, tx } => ExitInfo::Answered { nonce, tx: hex(tx) },
+            ExitStep::Revealed { count, tx } => ExitInfo::Revealed { count, tx: hex(tx) },
+            ExitStep::Waiting { until } => ExitInfo::Waiting { until },
+            ExitStep::LockSettled { lock_id, tx } => ExitInfo::LockSettled {
+                lock_id: hex(lock_id),
+                tx: hex(tx),
+            },
+            ExitStep::Concluded { nonce, tx } => ExitInfo::Concluded { nonce, tx: hex(tx) },
+            ExitStep::Claimed { asset, amount, tx } => ExitInfo::Claimed {
+                asset: checksum(asset),
+                amount: amount.to_string(),
+                tx: hex(tx),
+            },
+            ExitStep::Withdrawn { asset, tx } => ExitInfo::Withdrawn {
+                asset: checksum(asset),
+                tx: hex(tx),
+            },
+        }
+    }
 }
 
 impl From<ClientEvent> for Event {
@@ -143,6 +223,7 @@ impl From<ClientEvent> for Event {
                 tx: hex(tx),
             },
             ClientEvent::Refused { reason } => Event::Refused { reason },
+            ClientEvent::Exit(step) => Event::Exit(step.into()),
         }
     }
 }
@@ -155,6 +236,7 @@ impl Event {
             Event::PaymentStatus { .. } => "paymentStatus",
             Event::DepositSent { .. } => "depositSent",
             Event::Refused { .. } => "refused",
+            Event::Exit(_) => "exit",
         }
     }
 }
@@ -531,13 +613,52 @@ impl JsClient {
     /// by both sides. Resolves with the channel's nonce afterwards.
     #[wasm_bindgen(js_name = importState)]
     pub async fn import_state(&self, backup: String) -> JsResult<u32> {
-        let snapshot: Snapshot = serde_json::from_str(&backup).map_err(|e| {
+        let snapshot: Snapshot = serde_json::from_slice(backup.as_bytes()).map_err(|e| {
             js_error(&crate::Error::Refused(format!(
                 "the backup does not decode: {e}"
             )))
         })?;
         let nonce = self.client.import_snapshot(snapshot).await.or_js()?;
         u32::try_from(nonce).map_err(|_| bad("the nonce is beyond what a number holds"))
+    }
+
+    /// Exits the channel on chain without the node: disputes with the latest double-signed state (or the opening
+    /// state), reveals the preimages it holds, waits out the challenge window, settles the locks, concludes,
+    /// claims and executes unpaid withdrawals, announcing each step as an `exit` event. From the first call the
+    /// client signs nothing more in this channel. Resolves once done, or with the locks that can only settle at
+    /// their expiry (call again after it).
+    #[wasm_bindgen(unchecked_return_type = "ExitReport")]
+    pub async fn dispute(&self) -> JsResult<JsValue> {
+        let report = self.client.exit().await.or_js()?;
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct WaitingLock {
+            id: String,
+            asset: String,
+            amount: String,
+            expiry: u64,
+        }
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Report {
+            final_nonce: Option<u64>,
+            done: bool,
+            waiting_locks: Vec<WaitingLock>,
+        }
+        to_js(&Report {
+            final_nonce: report.final_nonce,
+            done: report.is_done(),
+            waiting_locks: report
+                .waiting_locks
+                .iter()
+                .map(|l| WaitingLock {
+                    id: hex(l.id),
+                    asset: checksum(l.asset),
+                    amount: l.amount.to_string(),
+                    expiry: l.expiry,
+                })
+                .collect(),
+        })
     }
 
     /// Calls `listener` with each event of `type`.

@@ -151,9 +151,19 @@ pub(crate) fn amounts_by_asset(
     Ok(out)
 }
 
-/// A plain JavaScript object (not a `Map`) from a serializable value.
+/// A plain JavaScript object (not a `Map`) from a serializable value: its JSON, parsed by `JSON.parse`. One JSON
+/// serializer for everything (the node's requests, the store, the results here) keeps one copy of each type's
+/// serialization code in the .wasm instead of two.
 pub(crate) fn to_js<T: Serialize + ?Sized>(value: &T) -> JsResult<JsValue> {
-    value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| bad(&format!("cannot convert a result: {e}")))
+    serde_json::to_string(value)
+        .ok()
+        .and_then(|json| js_sys::JSON::parse(&json).ok())
+        .ok_or_else(|| bad("cannot convert a result"))
+}
+
+/// A JavaScript value as JSON (`JSON.stringify`, then parsed): `None` when it has no JSON form (a `bigint`, a
+/// cycle, a function).
+pub(crate) fn from_js(value: &JsValue) -> Option<serde_json::Value> {
+    let json = js_sys::JSON::stringify(value).ok()?.as_string()?;
+    serde_json::from_slice(json.as_bytes()).ok()
 }

@@ -47,10 +47,10 @@ impl JsProvider {
         let method = required_string(&args, "method")?;
         let params = match field(&args, "params")? {
             None => serde_json::Value::Null,
-            Some(params) => serde_wasm_bindgen::from_value(params).map_err(|e| {
+            Some(params) => super::convert::from_js(&params).ok_or_else(|| {
                 provider_error(crate::ProviderError::new(
                     crate::ProviderError::INVALID_PARAMS,
-                    format!("params do not convert to JSON: {e}"),
+                    "params do not convert to JSON",
                 ))
             })?,
         };

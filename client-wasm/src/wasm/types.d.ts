@@ -129,7 +129,29 @@ export type SpokeEvent =
   | { type: "paymentReceived"; id: Hex; from: Hex; asset: Hex; amount: string }
   | { type: "paymentStatus"; id: Hex; status: PaymentStatus }
   | { type: "depositSent"; asset: Hex; amount: string; tx: Hex }
-  | { type: "refused"; reason: string };
+  | { type: "refused"; reason: string }
+  | ({ type: "exit" } & ExitStep);
+
+/** A step of a forced exit (`client.dispute()`), in order. Times are chain time, Unix seconds. */
+export type ExitStep =
+  | { step: "frozen" }
+  | { step: "disputed"; nonce: number; consensusEnd: number; tx: Hex | null }
+  | { step: "answered"; nonce: number; tx: Hex }
+  | { step: "revealed"; count: number; tx: Hex }
+  | { step: "waiting"; until: number }
+  | { step: "lockSettled"; lockId: Hex; tx: Hex }
+  | { step: "concluded"; nonce: number; tx: Hex }
+  | { step: "claimed"; asset: Hex; amount: string; tx: Hex }
+  | { step: "withdrawn"; asset: Hex; tx: Hex };
+
+export interface ExitReport {
+  /** The nonce the channel concluded with; null while the dispute is open. */
+  finalNonce: number | null;
+  /** Nothing is left to do. */
+  done: boolean;
+  /** This user's own payments whose locks go back only at their expiry: call `dispute()` again after it. */
+  waitingLocks: { id: Hex; asset: Hex; amount: string; expiry: number }[];
+}
 
 export type SpokeEventType = SpokeEvent["type"];
 

@@ -138,6 +138,24 @@ impl System {
         self.node_url.trim_start_matches("http://").to_string()
     }
 
+    /// Takes the node offline: its HTTP server, WebSocket and chain watcher stop answering.
+    pub fn stop_node(&self) {
+        self.server.abort();
+    }
+
+    /// Moves the chain's clock `seconds` forward and mines a block at the new time.
+    pub async fn advance(&self, seconds: u64) {
+        let provider = self.provider();
+        let _: serde_json::Value = provider
+            .raw_request("evm_increaseTime".into(), (seconds,))
+            .await
+            .expect("evm_increaseTime");
+        let _: serde_json::Value = provider
+            .raw_request("evm_mine".into(), ())
+            .await
+            .expect("evm_mine");
+    }
+
     /// An alloy provider on the chain, sending as anvil's account 0: the tests' independent view of the chain.
     pub fn provider(&self) -> alloy::providers::DynProvider {
         http_provider(

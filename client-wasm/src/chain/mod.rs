@@ -41,6 +41,9 @@ mod abi {
 
 use abi::{ChannelManager, DevDai};
 
+mod dispute;
+pub use dispute::{state_hash, Book, ChannelStatus, OnChainChannel};
+
 /// How long [`EthChain::wait_receipt`] waits for a transaction to be mined.
 const RECEIPT_TIMEOUT: Duration = Duration::from_secs(120);
 /// How often it asks.

@@ -1,0 +1,311 @@
+//! A forced exit, without the node: dispute the channel with the client's own latest double-signed state (or the
+//! nonce-0 state when it has none), reveal the preimages it holds, wait out the consensus window, settle the locks,
+//! conclude, claim, and execute the withdrawal commitments the chain has not paid. Each step is announced as a
+//! [`ClientEvent::Exit`]. [`Client::exit`] reads where the channel stands on chain each time and does what is left,
+//! so it may be called again — after a crash, or once a lock that could only go back after its expiry has
+//! expired.
+
+use super::*;
+use spoke_protocol::{lock_leaf, merkle_proof};
+
+use crate::{ChannelStatus, OnChainChannel};
+
+/// A step of a forced exit, as it happens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExitStep {
+    /// The client signs nothing more in this channel.
+    Frozen,
+    /// The channel is under dispute at `nonce` until `consensus_end` (by this client when `tx` is set).
+    Disputed {
+        nonce: u64,
+        consensus_end: u64,
+        tx: Option<B256>,
+    },
+    /// A dispute at an older nonce was answered with this client's newer state.
+    Answered {
+        nonce: u64,
+        tx: B256,
+    },
+    /// Preimages of locks paid to this client were published in the contract's registry.
+    Revealed {
+        count: usize,
+        tx: B256,
+    },
+    /// Waiting for the consensus window to close at `until` (chain time, Unix seconds).
+    Waiting {
+        until: u64,
+    },
+    LockSettled {
+        lock_id: B256,
+        tx: B256,
+    },
+    /// The dispute concluded at `nonce`; the pair moved to its next epoch.
+    Concluded {
+        nonce: u64,
+        tx: B256,
+    },
+    /// The contract paid this client its share of `asset`.
+    Claimed {
+        asset: Address,
+        amount: U256,
+        tx: B256,
+    },
+    /// A withdrawal commitment the chain had not executed was.
+    Withdrawn {
+        asset: Address,
+        tx: B256,
+    },
+}
+
+/// Where an exit stands after [`Client::exit`] did what it could.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExitReport {
+    /// The nonce of the state the channel concluded with (`None` while the dispute is not concluded).
+    pub final_nonce: Option<u64>,
+    /// Locks of the final state that can be settled only at their expiry (this client's own payments whose
+    /// preimage was not revealed in time): call [`Client::exit`] again after it.
+    pub waiting_locks: Vec<Lock>,
+}
+
+impl ExitReport {
+    /// Nothing is left to do.
+    pub fn is_done(&self) -> bool {
+        self.final_nonce.is_some() && self.waiting_locks.is_empty()
+    }
+}
+
+/// How long to sleep between looks at the chain's clock while the consensus window runs.
+const WINDOW_POLL: Duration = Duration::from_secs(2);
+
+impl Client {
+    /// Exits the channel on chain without the node (see the module's documentation). Needs `eth_url` and some
+    /// ETH for gas. From the first call on, the client signs nothing more in this channel.
+    pub async fn exit(&self) -> Result<ExitReport> {
+        let chain = self
+            .chain()
+            .ok_or_else(|| Error::Config("an exit needs the chain: set eth_url".into()))?;
+        if !self.shared.exiting.swap(true, Ordering::SeqCst) {
+            self.emit(ClientEvent::Exit(ExitStep::Frozen));
+        }
+        // Taking the channel's lock waits for any signature in progress; none starts after the flag.
+        let (params, snapshot) = {
+            let channel = self.shared.channel.lock().await;
+            (channel.params().clone(), channel.snapshot.clone())
+        };
+        let id = params.channel_id();
+        let mut on = chain.channel_status(id).await?;
+        let mine = snapshot.latest.as_ref();
+        let my_nonce = mine.map_or(0, |s| s.state.nonce);
+        if on.status == ChannelStatus::Open {
+            let tx = match mine {
+                Some(latest) => chain.dispute(&params, latest).await?,
+                None => chain.dispute_without_state(&params).await?,
+            };
+            on = chain.channel_status(id).await?;
+            self.emit(ClientEvent::Exit(ExitStep::Disputed {
+                nonce: on.dispute_nonce,
+                consensus_end: on.consensus_end,
+                tx: Some(tx),
+            }));
+        } else if on.status == ChannelStatus::Disputed {
+            self.emit(ClientEvent::Exit(ExitStep::Disputed {
+                nonce: on.dispute_nonce,
+                consensus_end: on.consensus_end,
+                tx: None,
+            }));
+            if let Some(latest) = mine.filter(|_| my_nonce > on.dispute_nonce) {
+                if chain.timestamp().await? < on.consensus_end {
+                    let tx = chain.respond(&params, latest).await?;
+                    on = chain.channel_status(id).await?;
+                    self.emit(ClientEvent::Exit(ExitStep::Answered {
+                        nonce: my_nonce,
+                        tx,
+                    }));
+                }
+            }
+        }
+        let candidates = candidates(&snapshot, id);
+        let final_state = if on.status == ChannelStatus::Disputed {
+            let disputed = chain.disputed_state_hash(id).await?;
+            candidates
+                .iter()
+                .find(|s| crate::chain::state_hash(s) == disputed)
+                .cloned()
+        } else {
+            candidates
+                .iter()
+                .find(|s| s.nonce == on.dispute_nonce)
+                .cloned()
+        }
+        .ok_or_else(|| {
+            Error::Chain(format!(
+                "the channel is disputed at nonce {}, a state this client does not hold",
+                on.dispute_nonce
+            ))
+        })?;
+
+        self.reveal_owed(chain, &snapshot, &final_state).await?;
+        if on.status == ChannelStatus::Disputed {
+            self.wait_for_window(chain, &on).await?;
+        }
+        let waiting_locks = self.settle_locks(chain, &params, &final_state).await?;
+        if on.status == ChannelStatus::Disputed {
+            let tx = chain.conclude(&params, &final_state).await?;
+            self.emit(ClientEvent::Exit(ExitStep::Concluded {
+                nonce: final_state.nonce,
+                tx,
+            }));
+        }
+        // Uncounted deposits are paid back too, so every asset the channel may hold is looked at, not only the
+        // final state's (the nonce-0 state has none).
+        let mut assets: Vec<Address> = final_state.assets.iter().map(|a| a.asset).collect();
+        for asset in std::iter::once(Address::ZERO).chain(params.allowed_assets.iter().copied()) {
+            if !assets.contains(&asset) {
+                assets.push(asset);
+            }
+        }
+        for asset in assets {
+            let owed = chain.book(id, asset).await?.owed(Side::User);
+            if owed > U256::ZERO {
+                let tx = chain.claim(&params, asset, Side::User).await?;
+                self.emit(ClientEvent::Exit(ExitStep::Claimed {
+                    asset,
+                    amount: owed,
+                    tx,
+                }));
+            }
+        }
+        self.execute_commitments(chain, &params, &snapshot, final_state.nonce)
+            .await?;
+        Ok(ExitReport {
+            final_nonce: Some(final_state.nonce),
+            waiting_locks,
+        })
+    }
+
+    pub(super) fn check_not_exiting(&self) -> Result<()> {
+        if self.shared.exiting.load(Ordering::SeqCst) {
+            return Err(Error::Refused(
+                "the channel is being exited on chain: nothing more is signed in it".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether the app may move `amount` of `asset` out of the channel now: not during an exit, and within the
+    /// spending caps (which count it).
+    pub(super) fn may_spend(&self, asset: Address, amount: U256) -> Result<()> {
+        self.check_not_exiting()?;
+        self.shared.spending.spend(asset, amount)
+    }
+
+    /// Publishes the preimages this client holds for locks the final state pays to it, unless already public.
+    async fn reveal_owed(
+        &self,
+        chain: &crate::EthChain,
+        snapshot: &Snapshot,
+        state: &ChannelState,
+    ) -> Result<()> {
+        let mut preimages = Vec::new();
+        for lock in state.locks.iter().filter(|l| l.sender == Side::Node) {
+            let known = snapshot
+                .preimages
+                .iter()
+                .chain(snapshot.link_preimages.iter())
+                .map(|(_, p)| *p)
+                .find(|p| sha256(*p) == lock.hashlock);
+            if let Some(preimage) = known {
+                if chain.revealed_at(lock.hashlock).await? == 0 && !preimages.contains(&preimage) {
+                    preimages.push(preimage);
+                }
+            }
+        }
+        if !preimages.is_empty() {
+            let count = preimages.len();
+            let tx = chain.reveal_many(preimages).await?;
+            self.emit(ClientEvent::Exit(ExitStep::Revealed { count, tx }));
+        }
+        Ok(())
+    }
+
+    async fn wait_for_window(&self, chain: &crate::EthChain, on: &OnChainChannel) -> Result<()> {
+        self.emit(ClientEvent::Exit(ExitStep::Waiting {
+            until: on.consensus_end,
+        }));
+        loop {
+            let now = chain.timestamp().await?;
+            if now >= on.consensus_end {
+                return Ok(());
+            }
+            platform::sleep(WINDOW_POLL.min(Duration::from_secs(on.consensus_end - now))).await;
+        }
+    }
+
+    /// Settles every lock of the final state that can be settled now; returns those that must wait for their
+    /// expiry.
+    async fn settle_locks(
+        &self,
+        chain: &crate::EthChain,
+        params: &ChannelParams,
+        state: &ChannelState,
+    ) -> Result<Vec<Lock>> {
+        let id = params.channel_id();
+        let leaves: Vec<B256> = state.locks.iter().map(|l| lock_leaf(id, l)).collect();
+        let now = chain.timestamp().await?;
+        let mut waiting = Vec::new();
+        for (lock, leaf) in state.locks.iter().zip(&leaves) {
+            if chain.lock_settled(*leaf).await? {
+                continue;
+            }
+            let revealed = chain.revealed_at(lock.hashlock).await?;
+            let settles_now = (revealed != 0 && revealed < lock.expiry) || now >= lock.expiry;
+            if !settles_now {
+                waiting.push(lock.clone());
+                continue;
+            }
+            let proof = merkle_proof(&leaves, *leaf)
+                .ok_or_else(|| Error::Chain("a lock is missing from its own tree".into()))?;
+            let tx = chain.settle_lock(params, lock, proof).await?;
+            self.emit(ClientEvent::Exit(ExitStep::LockSettled {
+                lock_id: lock.id,
+                tx,
+            }));
+        }
+        Ok(waiting)
+    }
+
+    /// Executes this client's commitments of states up to the final one that the chain has not paid in full.
+    async fn execute_commitments(
+        &self,
+        chain: &crate::EthChain,
+        params: &ChannelParams,
+        snapshot: &Snapshot,
+        final_nonce: u64,
+    ) -> Result<()> {
+        let id = params.channel_id();
+        for signed in &snapshot.commitments {
+            let c = &signed.commitment;
+            if c.side != Side::User || c.state_nonce > final_nonce || c.channel_id != id {
+                continue;
+            }
+            if chain.book(id, c.asset).await?.withdrawn_user >= c.cumulative {
+                continue;
+            }
+            let tx = chain.withdraw(params, signed).await?;
+            self.emit(ClientEvent::Exit(ExitStep::Withdrawn {
+                asset: c.asset,
+                tx,
+            }));
+        }
+        Ok(())
+    }
+}
+
+/// The states the chain may hold for this channel: the latest double-signed one, one this client signed and sent
+/// whose countersignature it never saw (the node may have disputed with it), and the opening state.
+fn candidates(snapshot: &Snapshot, id: B256) -> Vec<ChannelState> {
+    let mut states: Vec<ChannelState> = snapshot.latest.iter().map(|s| s.state.clone()).collect();
+    states.extend(snapshot.unanswered.iter().cloned());
+    states.push(ChannelState::initial(id));
+    states
+}

@@ -1,0 +1,154 @@
+//! A forced exit without the node (`Client::exit`) on a real anvil chain with time travel: the user disputes with
+//! its latest double-signed state, waits out the challenge window, concludes and claims exactly its balance; a
+//! user with a deposit but no co-signed state exits with the nonce-0 state; nothing is signed once an exit began.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{dai, System};
+use spoke_client::{ChannelStatus, Client, ClientEvent, Error, ExitStep};
+use spoke_protocol::U256;
+
+/// The challenge window of the harness's deployment.
+const WINDOW: u64 = 3600;
+
+/// Runs `client.exit()`, moving the chain's clock past the window as soon as the client waits for it.
+async fn exit_with_time_travel(
+    system: &System,
+    client: &Client,
+) -> (spoke_client::ExitReport, Vec<ExitStep>) {
+    let mut events = client.events();
+    let mut exiting = {
+        let client = client.clone();
+        tokio::spawn(async move { client.exit().await })
+    };
+    let mut steps = Vec::new();
+    let report = loop {
+        tokio::select! {
+            done = &mut exiting => break done.expect("joins").expect("the exit succeeds"),
+            event = events.recv() => match event {
+                Ok(ClientEvent::Exit(step)) => {
+                    if matches!(step, ExitStep::Waiting { .. }) {
+                        system.advance(WINDOW + 1).await;
+                    }
+                    steps.push(step);
+                }
+                Ok(_) => {}
+                Err(e) => panic!("the client's events ended: {e}"),
+            },
+        }
+    };
+    while let Ok(event) = events.try_recv() {
+        if let ClientEvent::Exit(step) = event {
+            steps.push(step);
+        }
+    }
+    (report, steps)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_exits_with_the_node_offline_and_receives_exactly_its_balance() {
+    let system = System::start(10).await;
+    let payer = system.client(1).await;
+    let payee = system.client(2).await;
+    system.collateralize(&payee).await;
+    system.fund(&payer, dai(10)).await;
+    let id = payer
+        .pay(payee.address(), system.deployment.dai, dai(3))
+        .await
+        .expect("paid");
+    payer
+        .wait_payment(id, Duration::from_secs(30))
+        .await
+        .expect("completed");
+    let latest = payer.export_state().await.expect("a double-signed state");
+    let before = system.chain_balance(payer.address()).await;
+
+    system.stop_node();
+    let (report, steps) = exit_with_time_travel(&system, &payer).await;
+
+    assert_eq!(report.final_nonce, Some(latest.state.nonce));
+    assert!(report.is_done(), "no lock is left: {report:?}");
+    assert_eq!(
+        system.chain_balance(payer.address()).await - before,
+        dai(7),
+        "the payer gets back its deposit less what it paid"
+    );
+    assert!(matches!(steps.first(), Some(ExitStep::Frozen)), "{steps:?}");
+    assert!(steps
+        .iter()
+        .any(|s| matches!(s, ExitStep::Disputed { tx: Some(_), .. })));
+    assert!(steps
+        .iter()
+        .any(|s| matches!(s, ExitStep::Concluded { .. })));
+    assert!(steps
+        .iter()
+        .any(|s| matches!(s, ExitStep::Claimed { amount, .. } if *amount == dai(7))));
+    let params = payer.params().await;
+    let chain = payer.chain().expect("chain");
+    assert_eq!(
+        chain
+            .channel_status(params.channel_id())
+            .await
+            .expect("status")
+            .status,
+        ChannelStatus::Concluded
+    );
+
+    // Nothing more is signed in this channel, and a second call finds nothing left to do.
+    match payer
+        .pay(payee.address(), system.deployment.dai, dai(1))
+        .await
+    {
+        Err(Error::Refused(reason)) => assert!(reason.contains("exited"), "{reason}"),
+        other => panic!("a payment after the exit: {other:?}"),
+    }
+    let again = payer.exit().await.expect("idempotent");
+    assert!(again.is_done());
+    assert_eq!(
+        system.chain_balance(payer.address()).await - before,
+        dai(7),
+        "nothing is paid twice"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deposit_without_a_co_signed_state_exits_with_the_nonce_0_state() {
+    let system = System::start(10).await;
+    let user = system.client(3).await;
+    let chain = user.chain().expect("chain");
+    chain
+        .deposit(user.node_config().node, system.deployment.dai, dai(5))
+        .await
+        .expect("deposited, never counted");
+    assert!(user.export_state().await.is_none());
+    let before = system.chain_balance(user.address()).await;
+
+    system.stop_node();
+    let (report, steps) = exit_with_time_travel(&system, &user).await;
+
+    assert_eq!(report.final_nonce, Some(0));
+    assert!(steps.iter().any(|s| matches!(
+        s,
+        ExitStep::Disputed {
+            nonce: 0,
+            tx: Some(_),
+            ..
+        }
+    )));
+    assert_eq!(
+        system.chain_balance(user.address()).await - before,
+        dai(5),
+        "the whole deposit comes back"
+    );
+    assert_eq!(
+        chain
+            .book(user.params().await.channel_id(), system.deployment.dai)
+            .await
+            .expect("book")
+            .owed(spoke_protocol::Side::User),
+        U256::ZERO
+    );
+}
