@@ -152,3 +152,49 @@ async fn a_deposit_without_a_co_signed_state_exits_with_the_nonce_0_state() {
         U256::ZERO
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_dispute_is_answered_by_the_node_with_the_newer_state_and_the_exit_ends_there() {
+    let system = System::start(10).await;
+    let payer = system.client(1).await;
+    let payee = system.client(2).await;
+    system.collateralize(&payee).await;
+    system.fund(&payer, dai(10)).await;
+    let old = payer.export_state().await.expect("the funded state");
+    let id = payer
+        .pay(payee.address(), system.deployment.dai, dai(4))
+        .await
+        .expect("paid");
+    payer
+        .wait_payment(id, Duration::from_secs(30))
+        .await
+        .expect("completed");
+    let latest = payer.export_state().await.expect("the newest state");
+    assert!(latest.state.nonce > old.state.nonce);
+    let before = system.chain_balance(payer.address()).await;
+
+    // The payer cheats: it disputes with the state from before it paid.
+    let params = payer.params().await;
+    let chain = payer.chain().expect("chain");
+    chain
+        .dispute(&params, &old)
+        .await
+        .expect("the stale dispute is mined");
+    common::eventually("the node's answer", Duration::from_secs(20), || async {
+        chain
+            .channel_status(params.channel_id())
+            .await
+            .expect("status")
+            .dispute_nonce
+            == latest.state.nonce
+    })
+    .await;
+
+    let (report, _) = exit_with_time_travel(&system, &payer).await;
+    assert_eq!(report.final_nonce, Some(latest.state.nonce));
+    assert_eq!(
+        system.chain_balance(payer.address()).await - before,
+        dai(6),
+        "the payer gets only what the newest state gives it"
+    );
+}

@@ -331,6 +331,28 @@ impl TxSender {
         .await
     }
 
+    /// Answers a dispute of the channel with `user` with a newer double-signed state.
+    pub async fn respond(
+        &self,
+        user: Address,
+        state: &spoke_protocol::ChannelState,
+        user_signature: &spoke_protocol::Signature,
+        node_signature: &spoke_protocol::Signature,
+    ) -> Result<B256> {
+        let call = ChannelManager::respondCall {
+            user,
+            node: self.address,
+            state: spoke_contracts::sol_state(state),
+            userSig: Bytes::from(user_signature.as_bytes().to_vec()),
+            nodeSig: Bytes::from(node_signature.as_bytes().to_vec()),
+        };
+        self.send(
+            self.call_tx(self.channel_manager, &call),
+            "answer to a dispute",
+        )
+        .await
+    }
+
     /// Executes a co-signed withdrawal commitment of the node's channel with `user` at `epoch`.
     pub async fn withdraw(
         &self,

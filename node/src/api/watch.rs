@@ -86,13 +86,63 @@ async fn handle(state: &AppState, event: ChainEvent) -> Result<()> {
             }
         }
         ChainEvent::Disputed { channel_id, nonce } => {
-            if state.store.channel(channel_id).await?.is_some() {
+            if let Some(channel) = state.store.channel(channel_id).await? {
                 tracing::warn!(channel = %channel_id, nonce, "dispute seen: the channel is frozen");
                 state.store.freeze(channel_id).await?;
+                answer_stale_dispute(state, &channel, nonce).await;
             }
         }
     }
     Ok(())
+}
+
+/// A dispute with an older state than the newest both sides signed is answered with the newer one at once, not at
+/// the deadline: the window is fixed, and an answer that comes too late cannot be made up for.
+async fn answer_stale_dispute(
+    state: &AppState,
+    channel: &crate::store::ChannelRecord,
+    disputed: u64,
+) {
+    let latest = match state.store.latest_double_signed(channel.channel_id).await {
+        Ok(Some(latest)) => latest,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::error!(channel = %channel.channel_id, error = %e, "cannot read the channel to answer its dispute");
+            return;
+        }
+    };
+    let (Some(user_signature), Some(node_signature)) =
+        (latest.user_signature, latest.node_signature)
+    else {
+        return;
+    };
+    if latest.nonce <= disputed {
+        return;
+    }
+    match state
+        .tx
+        .respond(
+            channel.user,
+            &latest.state,
+            &user_signature,
+            &node_signature,
+        )
+        .await
+    {
+        Ok(tx) => tracing::warn!(
+            channel = %channel.channel_id,
+            disputed,
+            answered = latest.nonce,
+            %tx,
+            "a stale dispute was answered with the newer state"
+        ),
+        Err(e) => tracing::error!(
+            channel = %channel.channel_id,
+            disputed,
+            error = %e,
+            "answering a stale dispute failed"
+        ),
+    }
 }
 
 /// A payment whose payee was paid but whose payer has not countersigned the node's resolve: after
