@@ -198,3 +198,86 @@ async fn a_stale_dispute_is_answered_by_the_node_with_the_newer_state_and_the_ex
         "the payer gets only what the newest state gives it"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_nodes_stale_dispute_is_beaten_by_the_users_newer_state() {
+    use alloy::primitives::Bytes;
+    use spoke_contracts::bindings::ChannelManager;
+
+    // A cheating node does not answer its own dispute: its watcher (which would) looks once an hour here.
+    let system = System::start_with_args(10, |_| {
+        vec![
+            "--collateral-wait=10".into(),
+            "--watch-interval-ms=3600000".into(),
+        ]
+    })
+    .await;
+    let payer = system.client(1).await;
+    let payee = system
+        .client_with(2, |config| {
+            config.watch_chain_every = Some(Duration::from_millis(200))
+        })
+        .await;
+    system.collateralize(&payee).await;
+    let old = payee.export_state().await.expect("collateralized");
+    system.fund(&payer, dai(10)).await;
+    let id = payer
+        .pay(payee.address(), system.deployment.dai, dai(4))
+        .await
+        .expect("paid");
+    payer
+        .wait_payment(id, Duration::from_secs(30))
+        .await
+        .expect("completed");
+    let latest = payee.export_state().await.expect("paid state");
+    assert!(latest.state.nonce > old.state.nonce);
+    let mut events = payee.events();
+
+    // The node (anvil's account 0) cheats: it disputes the payee's channel with the state before the payment.
+    let manager = ChannelManager::new(system.deployment.channel_manager, system.provider());
+    let sig = |s: &spoke_protocol::Signature| Bytes::from(s.as_bytes().to_vec());
+    manager
+        .dispute(
+            payee.address(),
+            payee.node_config().node,
+            spoke_contracts::sol_state(&old.state),
+            sig(&old.user_signature),
+            sig(&old.node_signature),
+        )
+        .send()
+        .await
+        .expect("sent")
+        .get_receipt()
+        .await
+        .expect("the node's stale dispute is mined");
+
+    let answered = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            if let Ok(ClientEvent::Exit(ExitStep::Answered { nonce, .. })) = events.recv().await {
+                return nonce;
+            }
+        }
+    })
+    .await
+    .expect("the payee answers");
+    assert_eq!(answered, latest.state.nonce);
+    let params = payee.params().await;
+    let chain = payee.chain().expect("chain");
+    assert_eq!(
+        chain
+            .channel_status(params.channel_id())
+            .await
+            .expect("status")
+            .dispute_nonce,
+        latest.state.nonce
+    );
+    // Frozen: the payee signs nothing more here; its exit concludes with the newer state.
+    let before = system.chain_balance(payee.address()).await;
+    let (report, _) = exit_with_time_travel(&system, &payee).await;
+    assert_eq!(report.final_nonce, Some(latest.state.nonce));
+    assert_eq!(
+        system.chain_balance(payee.address()).await - before,
+        dai(4),
+        "the payee gets the payment the stale state left out"
+    );
+}

@@ -48,6 +48,10 @@ pub struct DevArgs {
     /// The built card to serve at `/`, when the folder exists.
     #[arg(long, default_value = "www/dist")]
     pub www_dir: PathBuf,
+    /// More origins allowed to call the node from a browser (a dapp served elsewhere, such as the example dapp on
+    /// a static server), comma-separated; the node's own origin is always allowed.
+    #[arg(long = "cors-origin", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
 }
 
 /// One Dai in base units (18 decimals).
@@ -164,6 +168,7 @@ async fn setup(args: &DevArgs) -> Result<Ready> {
         &deployment,
         &data_dir,
         &db,
+        &args.cors_origins,
     )?;
     let state = server::build_state(&config).await?;
     let mut router = app(state)?;
@@ -251,6 +256,7 @@ fn node_config(
     deployment: &Deployment,
     data_dir: &Path,
     db: &Path,
+    cors_origins: &[String],
 ) -> Result<Config> {
     // `Config` reads the key from a file; anvil's account 0 is public, but the file is private anyway.
     let key_file = data_dir.join("node.key");
@@ -265,8 +271,12 @@ fn node_config(
         format!("--node-key-file={}", key_file.display()),
         format!("--database-url=sqlite://{}", db.display()),
         format!(
-            "--cors-origin=http://{listen},http://localhost:{}",
-            listen.port()
+            "--cors-origin=http://{listen},http://localhost:{}{}",
+            listen.port(),
+            cors_origins
+                .iter()
+                .map(|origin| format!(",{origin}"))
+                .collect::<String>()
         ),
         "--confirmations=1".to_string(),
     ];

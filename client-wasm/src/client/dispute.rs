@@ -183,6 +183,66 @@ impl Client {
         })
     }
 
+    /// Looks at the chain every `every` while the client lives: a dispute of this channel freezes it (nothing more
+    /// is signed in it), and a dispute with an older state than this client's newest is answered with the newer
+    /// one while the window is open. The node would be the one to dispute an old state; the user's own exit is
+    /// [`Client::exit`].
+    pub(super) fn watch_chain(&self, every: Duration) {
+        let client = self.clone();
+        platform::spawn(async move {
+            let mut answered = None;
+            while client.is_alive() {
+                match client.answer_dispute(&mut answered).await {
+                    Ok(()) => {}
+                    Err(e) => tracing::warn!(error = %e, "watching the chain for disputes failed"),
+                }
+                platform::sleep(every).await;
+            }
+        });
+    }
+
+    async fn answer_dispute(&self, answered: &mut Option<u64>) -> Result<()> {
+        let Some(chain) = self.chain() else {
+            return Ok(());
+        };
+        let (params, latest) = {
+            let channel = self.shared.channel.lock().await;
+            (channel.params().clone(), channel.snapshot.latest.clone())
+        };
+        let on = chain.channel_status(params.channel_id()).await?;
+        if on.status != ChannelStatus::Disputed || *answered == Some(on.dispute_nonce) {
+            return Ok(());
+        }
+        if !self.shared.exiting.swap(true, Ordering::SeqCst) {
+            self.emit(ClientEvent::Exit(ExitStep::Frozen));
+            self.emit(ClientEvent::Exit(ExitStep::Disputed {
+                nonce: on.dispute_nonce,
+                consensus_end: on.consensus_end,
+                tx: None,
+            }));
+        }
+        match latest {
+            Some(latest)
+                if latest.state.nonce > on.dispute_nonce
+                    && chain.timestamp().await? < on.consensus_end =>
+            {
+                let tx = chain.respond(&params, &latest).await?;
+                tracing::warn!(
+                    disputed = on.dispute_nonce,
+                    answered = latest.state.nonce,
+                    "a stale dispute was answered"
+                );
+                *answered = Some(latest.state.nonce);
+                self.emit(ClientEvent::Exit(ExitStep::Answered {
+                    nonce: latest.state.nonce,
+                    tx,
+                }));
+            }
+            _ => *answered = Some(on.dispute_nonce),
+        }
+        Ok(())
+    }
+
     pub(super) fn check_not_exiting(&self) -> Result<()> {
         if self.shared.exiting.load(Ordering::SeqCst) {
             return Err(Error::Refused(

@@ -69,6 +69,8 @@ pub struct ClientConfig {
     pub eth_url: Option<String>,
     /// What the client signs away on its own: payments, links, exchanges and withdrawals above these are refused.
     pub caps: crate::SpendingCaps,
+    /// How often to look for a dispute of the channel on chain (with `eth_url`); `None` never looks.
+    pub watch_chain_every: Option<Duration>,
 }
 
 impl ClientConfig {
@@ -81,6 +83,7 @@ impl ClientConfig {
             payee_lock_seconds: 24 * 3600,
             eth_url: None,
             caps: crate::SpendingCaps::default(),
+            watch_chain_every: Some(Duration::from_secs(10)),
         }
     }
 }
@@ -223,6 +226,9 @@ impl Client {
         }
         client.resolve_received().await?;
         crate::listen::spawn(client.clone());
+        if let Some(every) = client.shared.config.watch_chain_every {
+            client.watch_chain(every);
+        }
         Ok(client)
     }
 

@@ -176,13 +176,23 @@ impl System {
 
     /// Anvil's account `index` as a connected client, its channel stored in `client-{index}.json`.
     pub async fn client(&self, index: usize) -> Client {
+        self.client_with(index, |_| {}).await
+    }
+
+    /// [`System::client`] with its configuration changed by `change`.
+    pub async fn client_with(
+        &self,
+        index: usize,
+        change: impl FnOnce(&mut ClientConfig),
+    ) -> Client {
         let store = Arc::new(FileStore::new(
             self.dir.path().join(format!("client-{index}.json")),
         ));
-        let config = ClientConfig {
+        let mut config = ClientConfig {
             eth_url: Some(self.anvil.endpoint()),
             ..ClientConfig::new(&self.node_url)
         };
+        change(&mut config);
         Client::connect(config, self.secret(index), store)
             .await
             .expect("client connects")
