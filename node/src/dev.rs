@@ -123,7 +123,6 @@ async fn setup(args: &DevArgs) -> Result<Ready> {
 
     std::fs::create_dir_all(&args.data_dir)?;
     let data_dir = std::fs::canonicalize(&args.data_dir)?;
-    let db = data_dir.join("node.db");
     for file in ["node.db", "node.db-wal", "node.db-shm"] {
         match std::fs::remove_file(data_dir.join(file)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
@@ -167,7 +166,6 @@ async fn setup(args: &DevArgs) -> Result<Ready> {
         chain_id,
         &deployment,
         &data_dir,
-        &db,
         &args.cors_origins,
     )?;
     let state = server::build_state(&config).await?;
@@ -255,9 +253,9 @@ fn node_config(
     chain_id: u64,
     deployment: &Deployment,
     data_dir: &Path,
-    db: &Path,
     cors_origins: &[String],
 ) -> Result<Config> {
+    let db = data_dir.join("node.db");
     // `Config` reads the key from a file; anvil's account 0 is public, but the file is private anyway.
     let key_file = data_dir.join("node.key");
     write_private(&key_file, &format!("{secret}\n"))?;
