@@ -1,3 +1,5 @@
+/// <reference lib="esnext.disposable" />
+// The classes declare `[Symbol.dispose]()` (explicit resource management), so that lib is part of the types.
 export { SpokeClient, SpokeWallet, Eip1193Provider } from "./spoke_client.js";
 export type {
   Amount,
@@ -6,6 +8,7 @@ export type {
   ChannelInfo,
   ConnectOptions,
   DepositResult,
+  TimeoutOptions,
   ExitReport,
   ExitStep,
   Hex,

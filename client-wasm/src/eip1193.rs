@@ -6,13 +6,13 @@
 //! are signed only through the client's validator), raw-hash signing (`eth_sign`), and sign-in messages for any
 //! site but the one it was set up for.
 
-use alloy_dyn_abi::TypedData;
 use alloy_primitives::{eip191_hash_message, hex, Bytes};
 use serde_json::{json, Map, Value};
 use spoke_protocol::{Address, Login, Signer, B256, U256};
 
 use crate::{
     chain::{self, Fail},
+    typed_data::TypedData,
     Error, EthChain, TxRequest,
 };
 
@@ -117,7 +117,7 @@ impl Eip1193 {
     /// Answers one EIP-1193 request (`params` is the request's array, or null when it has none).
     pub async fn request(&self, method: &str, params: Value) -> Answer {
         match method {
-            "eth_accounts" | "eth_requestAccounts" => Ok(json!([self.address()])),
+            "eth_accounts" | "eth_requestAccounts" => Ok(json!([self.address().to_checksum(None)])),
             "eth_chainId" => Ok(json!(format!("{:#x}", self.chain_id))),
             "net_version" => Ok(json!(self.chain_id.to_string())),
             "personal_sign" => self.personal_sign(&params),
@@ -226,16 +226,28 @@ impl Eip1193 {
     /// `eth_signTypedData_v4([address, typedData])`, the typed data as a JSON string or object.
     fn sign_typed_data(&self, params: &Value) -> Answer {
         self.ours(param(params, 0), "eth_signTypedData_v4")?;
-        let typed: TypedData = match param(params, 1) {
-            Some(Value::String(text)) => serde_json::from_str(text),
-            Some(value @ Value::Object(_)) => serde_json::from_value(value.clone()),
+        let invalid = |e: String| ProviderError::invalid(format!("eth_signTypedData_v4: {e}"));
+        let parsed;
+        let document = match param(params, 1) {
+            Some(Value::String(text)) => {
+                let mut value = serde_json::from_slice::<Value>(text.as_bytes())
+                    .map_err(|e| invalid(e.to_string()))?;
+                // JSON of JSON, as some dapps send it (alloy-dyn-abi took it too).
+                if let Value::String(inner) = &value {
+                    value = serde_json::from_slice(inner.as_bytes())
+                        .map_err(|e| invalid(e.to_string()))?;
+                }
+                parsed = value;
+                &parsed
+            }
+            Some(value @ Value::Object(_)) => value,
             _ => {
                 return Err(ProviderError::invalid(
                     "eth_signTypedData_v4: no typed data",
                 ))
             }
-        }
-        .map_err(|e| ProviderError::invalid(format!("eth_signTypedData_v4: {e}")))?;
+        };
+        let typed = TypedData::parse(document).map_err(invalid)?;
         if typed.domain.verifying_contract == Some(self.channel_manager) {
             return Err(ProviderError::unauthorized(
                 "typed data for the Spoke ChannelManager is signed only by the Spoke client, after its checks",
@@ -249,9 +261,7 @@ impl Eip1193 {
                 )));
             }
         }
-        let digest = typed
-            .eip712_signing_hash()
-            .map_err(|e| ProviderError::invalid(format!("eth_signTypedData_v4: {e}")))?;
+        let digest = typed.signing_hash().map_err(invalid)?;
         self.sign(&digest)
     }
 

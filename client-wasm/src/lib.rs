@@ -14,6 +14,7 @@ mod listen;
 mod node;
 mod platform;
 mod store;
+mod typed_data;
 mod wallet;
 #[cfg(target_arch = "wasm32")]
 mod wasm;

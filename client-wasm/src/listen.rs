@@ -5,21 +5,36 @@ use std::time::Duration;
 
 use spoke_protocol::wire::NodeEvent;
 
-use crate::{platform, Client};
+use crate::{client::Background, platform, Client};
 
-pub(crate) fn spawn(client: Client) {
+pub(crate) fn spawn(client: &Client) {
+    let mut background = client.downgrade();
     platform::spawn(async move {
         let mut backoff = Duration::from_millis(100);
-        while client.is_alive() {
-            match listen(&client).await {
+        loop {
+            let url = match background.client().map(|c| socket_url(&c)) {
+                Some(Ok(url)) => url,
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "cannot listen to the node");
+                    return;
+                }
+                None => return,
+            };
+            match listen(&mut background, &url).await {
                 Ok(()) => backoff = Duration::from_millis(100),
                 Err(e) => tracing::debug!(error = %e, "the node's WebSocket dropped"),
             }
-            platform::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_secs(5));
-            if !client.is_alive() {
-                break;
+            if background
+                .unless_stopped(platform::sleep(backoff))
+                .await
+                .is_none()
+            {
+                return;
             }
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+            let Some(client) = background.client() else {
+                return;
+            };
             // What was pushed while the socket was down waits at /channel/pending.
             if let Err(e) = client.refresh().await {
                 tracing::debug!(error = %e, "catching up after reconnecting failed");
@@ -39,38 +54,85 @@ fn socket_url(client: &Client) -> Result<String, String> {
 }
 
 fn take(client: &Client, text: &str) {
-    match serde_json::from_slice::<NodeEvent>(text.as_bytes()) {
+    match decode_event(text.as_bytes()) {
         Ok(event) => client.handle_event(event),
         Err(e) => tracing::warn!(error = %e, "the node pushed something unreadable"),
     }
 }
 
+/// A [`NodeEvent`], as serde reads it, but without serde's buffering of internally tagged enums: that would add a
+/// second copy of the decoding of proposals, updates and locks to the .wasm. The tag is read first, then the same
+/// bytes as the variant's fields (which ignore the `type` field).
+fn decode_event(bytes: &[u8]) -> serde_json::Result<NodeEvent> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    enum Kind {
+        Proposal,
+        Payment,
+    }
+    #[derive(serde::Deserialize)]
+    struct Tag {
+        #[serde(rename = "type")]
+        kind: Kind,
+    }
+    #[derive(serde::Deserialize)]
+    struct Payment {
+        id: spoke_protocol::B256,
+        status: spoke_protocol::wire::PaymentStatus,
+        payer: spoke_protocol::Address,
+        payee: Option<spoke_protocol::Address>,
+        asset: spoke_protocol::Address,
+        amount: spoke_protocol::U256,
+    }
+    Ok(match serde_json::from_slice::<Tag>(bytes)?.kind {
+        Kind::Proposal => NodeEvent::Proposal(Box::new(serde_json::from_slice(bytes)?)),
+        Kind::Payment => {
+            let p: Payment = serde_json::from_slice(bytes)?;
+            NodeEvent::Payment {
+                id: p.id,
+                status: p.status,
+                payer: p.payer,
+                payee: p.payee,
+                asset: p.asset,
+                amount: p.amount,
+            }
+        }
+    })
+}
+
 #[cfg(not(target_arch = "wasm32"))]
-async fn listen(client: &Client) -> Result<(), String> {
+async fn listen(background: &mut Background, url: &str) -> Result<(), String> {
     use futures_util::StreamExt;
     use tokio_tungstenite::tungstenite::Message;
 
-    let (mut socket, _) = tokio_tungstenite::connect_async(socket_url(client)?)
+    let Some(connected) = background
+        .unless_stopped(tokio_tungstenite::connect_async(url))
         .await
-        .map_err(|e| e.to_string())?;
-    while let Some(message) = socket.next().await {
-        if !client.is_alive() {
+    else {
+        return Ok(());
+    };
+    let (mut socket, _) = connected.map_err(|e| e.to_string())?;
+    loop {
+        let Some(Some(message)) = background.unless_stopped(socket.next()).await else {
+            // Closed or dropped, or the node closed the stream; dropping the socket closes the connection.
             return Ok(());
-        }
+        };
+        let Some(client) = background.client() else {
+            return Ok(());
+        };
         match message.map_err(|e| e.to_string())? {
-            Message::Text(text) => take(client, &text),
+            Message::Text(text) => take(&client, &text),
             Message::Close(_) => return Ok(()),
             _ => {}
         }
     }
-    Ok(())
 }
 
 #[cfg(target_arch = "wasm32")]
-async fn listen(client: &Client) -> Result<(), String> {
+async fn listen(background: &mut Background, url: &str) -> Result<(), String> {
     use wasm_bindgen::{closure::Closure, JsCast};
 
-    let socket = web_sys::WebSocket::new(&socket_url(client)?)
+    let socket = web_sys::WebSocket::new(url)
         .map_err(|_| "the WebSocket could not be opened".to_string())?;
     // The socket's callbacks feed a channel the loop below reads; `None` means the socket closed.
     let (sender, mut received) = tokio::sync::mpsc::unbounded_channel::<Option<String>>();
@@ -87,15 +149,74 @@ async fn listen(client: &Client) -> Result<(), String> {
     });
     socket.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     socket.set_onclose(Some(on_close.as_ref().unchecked_ref()));
-    while let Some(Some(text)) = received.recv().await {
-        if !client.is_alive() {
+    // The stop signal is awaited here, not around this function, so that the cleanup below always runs.
+    while let Some(Some(Some(text))) = background.unless_stopped(received.recv()).await {
+        let Some(client) = background.client() else {
             break;
-        }
-        take(client, &text);
+        };
+        take(&client, &text);
     }
     // The callbacks are about to be freed: the socket must not call them again.
     socket.set_onmessage(None);
     socket.set_onclose(None);
     let _ = socket.close();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use spoke_protocol::{
+        wire::{IncomingPayment, PaymentStatus, PendingProposal},
+        Address, Lock, Proposal, Side, Signature, Update, B256, U256,
+    };
+
+    use super::*;
+
+    #[test]
+    fn events_decode_as_serde_decodes_them() {
+        let proposal = NodeEvent::Proposal(Box::new(PendingProposal {
+            proposal: Proposal {
+                nonce: 7,
+                update: Update::CreateLock {
+                    lock: Lock {
+                        id: B256::repeat_byte(1),
+                        asset: Address::repeat_byte(2),
+                        amount: U256::from(3),
+                        sender: Side::Node,
+                        hashlock: B256::repeat_byte(4),
+                        expiry: 5,
+                    },
+                },
+                signature: Signature::new(U256::from(6), U256::from(7), true),
+            },
+            payment: Some(IncomingPayment {
+                id: B256::repeat_byte(8),
+                payer: Address::repeat_byte(9),
+                encrypted_preimage: None,
+            }),
+        }));
+        let payment = NodeEvent::Payment {
+            id: B256::repeat_byte(1),
+            status: PaymentStatus::Completed,
+            payer: Address::repeat_byte(2),
+            payee: None,
+            asset: Address::ZERO,
+            amount: U256::from(10),
+        };
+        for event in [proposal, payment] {
+            let json = serde_json::to_vec(&event).expect("json");
+            assert_eq!(decode_event(&json).expect("decodes"), event);
+            let serde = serde_json::from_slice::<NodeEvent>(&json).expect("serde decodes");
+            assert_eq!(serde, event);
+        }
+        for bad in [
+            &br#"{"type":"other"}"#[..],
+            br#"{"id":"0x01"}"#,
+            br#"{"type":"payment","id":"0x01"}"#,
+            br#"{"type":"proposal"}"#,
+        ] {
+            assert!(decode_event(bad).is_err());
+            assert!(serde_json::from_slice::<NodeEvent>(bad).is_err());
+        }
+    }
 }

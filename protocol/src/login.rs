@@ -36,6 +36,7 @@ fn timestamp(seconds: u64) -> Result<TimeStamp> {
         .map_err(|e| Error::LoginMalformed(format!("time {seconds}: {e}")))
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 fn seconds(stamp: &TimeStamp) -> Result<u64> {
     u64::try_from(stamp.as_ref().unix_timestamp())
         .map_err(|_| Error::LoginMalformed("a time before 1970".into()))
@@ -68,7 +69,21 @@ impl Login {
     }
 
     /// Reads an EIP-4361 text. Refuses a message without an expiration time: a login must not be valid forever.
+    ///
+    /// Natively (the node, which verifies logins) the text is read by the `siwe` crate. The browser build reads it
+    /// with [`lean::parse`], a few hundred bytes instead of siwe's parser and its URI and RFC 3339 crates (about
+    /// 30 KB of the client's .wasm, whose budget is 150 KiB gzip): it reads every message siwe reads as siwe does
+    /// (a test checks them against each other), and checks the domain and URI only loosely, which costs the client
+    /// nothing, as it compares the domain with the node's before it signs and the node verifies with siwe.
     pub fn parse(text: &str) -> Result<Login> {
+        #[cfg(target_arch = "wasm32")]
+        return lean::parse(text);
+        #[cfg(not(target_arch = "wasm32"))]
+        Login::parse_with_siwe(text)
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    fn parse_with_siwe(text: &str) -> Result<Login> {
         let message: Message = text
             .parse()
             .map_err(|e| Error::LoginMalformed(format!("{e}")))?;
@@ -133,6 +148,161 @@ impl Login {
             });
         }
         Ok(())
+    }
+}
+
+/// EIP-4361 read line by line, for the browser build (see [`Login::parse`]).
+#[cfg(any(test, target_arch = "wasm32"))]
+mod lean {
+    use alloy_primitives::Address;
+
+    use super::Login;
+    use crate::{Error, Result};
+
+    fn malformed(what: &str) -> Error {
+        Error::LoginMalformed(what.into())
+    }
+
+    pub(super) fn parse(text: &str) -> Result<Login> {
+        let mut lines = text.split('\n');
+        let mut tagged = |tag: &'static str| {
+            lines
+                .next()
+                .and_then(|line| line.strip_prefix(tag))
+                .ok_or_else(|| malformed(tag))
+        };
+        let domain = tagged("")?
+            .strip_suffix(" wants you to sign in with your Ethereum account:")
+            .filter(|d| {
+                !d.is_empty() && !d.contains(|c: char| c.is_whitespace() || "/?#".contains(c))
+            })
+            .ok_or_else(|| malformed("Missing Preamble Line"))?;
+        let address = tagged("0x")?;
+        let parsed: Address = address
+            .parse()
+            .map_err(|_| malformed("the address is not hex"))?;
+        if parsed.to_checksum(None)[2..] != *address {
+            return Err(malformed("Address is not in EIP-55 format"));
+        }
+        // The blank line after the address; then a statement and a blank line, or a blank line.
+        tagged("")?;
+        if !tagged("")?.is_empty() {
+            tagged("")?;
+        }
+        let uri = tagged("URI: ")?;
+        if uri.is_empty() || uri.contains(char::is_whitespace) {
+            return Err(malformed("the URI is not valid"));
+        }
+        if tagged("Version: ")? != "1" {
+            return Err(malformed("Bad Version"));
+        }
+        let chain_id = tagged("Chain ID: ")?
+            .parse()
+            .map_err(|_| malformed("the chain id is not a number"))?;
+        let nonce = tagged("Nonce: ")?;
+        if nonce.len() < 8 {
+            return Err(malformed("Nonce must be longer than 8 characters"));
+        }
+        let issued_at = unix_seconds(tagged("Issued At: ")?)?;
+        let expires_at = match lines.next() {
+            Some(line) => line
+                .strip_prefix("Expiration Time: ")
+                .ok_or_else(|| malformed("not-before, request id and resources are not used"))
+                .and_then(unix_seconds)?,
+            None => return Err(malformed("the message has no expiration time")),
+        };
+        if lines.next().is_some() {
+            return Err(malformed(
+                "not-before, request id and resources are not used",
+            ));
+        }
+        Ok(Login {
+            domain: domain.to_string(),
+            uri: uri.to_string(),
+            address: parsed,
+            chain_id,
+            nonce: nonce.to_string(),
+            issued_at,
+            expires_at,
+        })
+    }
+
+    /// An RFC 3339 date-time (`2024-05-01T12:00:00.5+02:00`) as Unix seconds, rounded down; before 1970 is refused.
+    pub(super) fn unix_seconds(text: &str) -> Result<u64> {
+        let bad = || malformed("a time is not an RFC 3339 date-time");
+        let b = text.as_bytes();
+        let number = |from: usize, len: usize| -> Result<i64> {
+            let digits = b.get(from..from + len).ok_or_else(bad)?;
+            if !digits.iter().all(u8::is_ascii_digit) {
+                return Err(bad());
+            }
+            Ok(digits.iter().fold(0, |n, d| n * 10 + i64::from(d - b'0')))
+        };
+        let at = |i: usize, expected: &[u8]| b.get(i).is_some_and(|c| expected.contains(c));
+        if !(at(4, b"-") && at(7, b"-") && at(10, b"Tt ") && at(13, b":") && at(16, b":")) {
+            return Err(bad());
+        }
+        let (year, month, day) = (number(0, 4)?, number(5, 2)?, number(8, 2)?);
+        let (hour, minute, second) = (number(11, 2)?, number(14, 2)?, number(17, 2)?);
+        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+        let month_days = [
+            31,
+            if leap { 29 } else { 28 },
+            31,
+            30,
+            31,
+            30,
+            31,
+            31,
+            30,
+            31,
+            30,
+            31,
+        ];
+        let days_in_month = usize::try_from(month - 1)
+            .ok()
+            .and_then(|m| month_days.get(m))
+            .ok_or_else(bad)?;
+        if day < 1 || day > *days_in_month || hour > 23 || minute > 59 || second > 60 {
+            return Err(bad());
+        }
+        let mut i = 19;
+        if at(i, b".") {
+            i += 1;
+            let start = i;
+            while at(i, b"0123456789") {
+                i += 1;
+            }
+            if i == start {
+                return Err(bad());
+            }
+        }
+        let offset = match b.get(i) {
+            Some(b'Z' | b'z') if b.len() == i + 1 => 0,
+            Some(sign @ (b'+' | b'-')) if b.len() == i + 6 && at(i + 3, b":") => {
+                let (h, m) = (number(i + 1, 2)?, number(i + 4, 2)?);
+                if h > 23 || m > 59 {
+                    return Err(bad());
+                }
+                let minutes = h * 60 + m;
+                if *sign == b'-' {
+                    -minutes
+                } else {
+                    minutes
+                }
+            }
+            _ => return Err(bad()),
+        };
+        // Days since 1970-01-01 of the civil date (H. Hinnant's algorithm).
+        let y = if month <= 2 { year - 1 } else { year };
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let doy = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        let days = era * 146_097 + doe - 719_468;
+        // A leap second (:60) is the last instant of its minute.
+        let seconds = days * 86_400 + hour * 3600 + minute * 60 + second.min(59) - offset * 60;
+        u64::try_from(seconds).map_err(|_| malformed("a time before 1970"))
     }
 }
 
@@ -248,6 +418,109 @@ mod tests {
             Login::parse("hello"),
             Err(Error::LoginMalformed(_))
         ));
+    }
+
+    /// Both parsers, on what siwe reads: the same login. On what it refuses: both refuse (the domain and the URI,
+    /// which the lean one checks only loosely, aside).
+    #[test]
+    fn the_lean_parser_reads_what_siwe_reads() {
+        let user = Signer::from_bytes(&B256::repeat_byte(1)).expect("key");
+        let mut texts = Vec::new();
+        for (domain, uri, chain_id, nonce, issued_at, expires_at) in [
+            (
+                "127.0.0.1:8080",
+                "http://127.0.0.1:8080/auth",
+                31337,
+                "Q8fNn2s9kd03Lpa1",
+                NOW,
+                NOW + 300,
+            ),
+            (
+                "spoke.example",
+                "https://spoke.example/auth",
+                1,
+                "abcdefgh",
+                0,
+                1,
+            ),
+            (
+                "[::1]:443",
+                "https://[::1]/",
+                u64::MAX,
+                "0123456789abcdef0123",
+                951_782_400,
+                4_102_444_799,
+            ),
+            (
+                "a.b.c:1",
+                "urn:spoke:login",
+                10,
+                "nonce-with-dashes",
+                1_709_164_800,
+                253_402_300_799,
+            ),
+        ] {
+            let l = Login {
+                domain: domain.into(),
+                uri: uri.into(),
+                address: user.address(),
+                chain_id,
+                nonce: nonce.into(),
+                issued_at,
+                expires_at,
+            };
+            texts.push(l.to_text().expect("text"));
+        }
+        let base = texts[0].clone();
+        let iat = "Issued At: 2023-11-14T22:13:20Z";
+        assert!(base.contains(iat), "{base}");
+        let with = |from: &str, to: &str| base.replacen(from, to, 1);
+        let variants = [
+            with(iat, "Issued At: 2023-11-14T22:13:20.123456789Z"),
+            with(iat, "Issued At: 2023-11-14t22:13:20z"),
+            with(iat, "Issued At: 2023-11-15T00:13:20+02:00"),
+            with(iat, "Issued At: 2023-11-14T20:13:20-02:00"),
+            with(iat, "Issued At: 2023-11-14T21:43:20.5-00:30"),
+            with(iat, "Issued At: 2024-02-29T00:00:00Z"),
+            with(iat, "Issued At: 2023-11-14 22:13:20Z"),
+            with(iat, "Issued At: 2016-12-31T23:59:60Z"),
+            with(iat, "Issued At: 1970-01-01T00:00:00Z"),
+            with(&format!("\n{STATEMENT}\n"), "\n"),
+            with(&format!("\n{STATEMENT}\n"), "\nAnother statement.\n"),
+        ];
+        let refused = [
+            with(iat, "Issued At: 2023-02-29T00:00:00Z"),
+            with(iat, "Issued At: 2023-11-14T24:00:00Z"),
+            with(iat, "Issued At: 2023-11-14T22:13:20"),
+            with(iat, "Issued At: 2023-11-14T22:13:20.Z"),
+            with(iat, "Issued At: 2023-11-14T22:13:20+0200"),
+            with(iat, "Issued At: 2023-13-14T22:13:20Z"),
+            with(iat, "Issued At: 1969-12-31T23:59:59Z"),
+            with("Version: 1", "Version: 2"),
+            with("Chain ID: 31337", "Chain ID: x"),
+            with("Nonce: Q8fNn2s9kd03Lpa1", "Nonce: short"),
+            with(
+                &format!("0x{}", &user.address().to_checksum(None)[2..]),
+                &format!("{:#x}", user.address()),
+            ),
+            format!("{base}\n"),
+            format!("{base}\nNot Before: 2023-11-14T22:13:20Z"),
+            format!("{base}\nRequest ID: 1"),
+            format!("{base}\nResources:\n- https://spoke.example/"),
+            base.replace('\n', "\r\n"),
+            base[..base.find("\nExpiration Time").expect("expiry")].to_string(),
+            base[..base.find("\nURI").expect("uri")].to_string(),
+            "hello".to_string(),
+            String::new(),
+        ];
+        for text in texts.iter().chain(&variants) {
+            let siwe = Login::parse_with_siwe(text).expect(text);
+            assert_eq!(lean::parse(text).expect(text), siwe, "{text}");
+        }
+        for text in &refused {
+            assert!(Login::parse_with_siwe(text).is_err(), "siwe reads {text}");
+            assert!(lean::parse(text).is_err(), "the lean parser reads {text}");
+        }
     }
 
     #[test]

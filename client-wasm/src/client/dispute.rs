@@ -188,15 +188,24 @@ impl Client {
     /// one while the window is open. The node would be the one to dispute an old state; the user's own exit is
     /// [`Client::exit`].
     pub(super) fn watch_chain(&self, every: Duration) {
-        let client = self.clone();
+        let mut background = self.downgrade();
         platform::spawn(async move {
             let mut answered = None;
-            while client.is_alive() {
-                match client.answer_dispute(&mut answered).await {
-                    Ok(()) => {}
-                    Err(e) => tracing::warn!(error = %e, "watching the chain for disputes failed"),
+            loop {
+                let Some(client) = background.client() else {
+                    return;
+                };
+                if let Err(e) = client.answer_dispute(&mut answered).await {
+                    tracing::warn!(error = %e, "watching the chain for disputes failed");
                 }
-                platform::sleep(every).await;
+                drop(client);
+                if background
+                    .unless_stopped(platform::sleep(every))
+                    .await
+                    .is_none()
+                {
+                    return;
+                }
             }
         });
     }

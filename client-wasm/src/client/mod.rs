@@ -166,6 +166,8 @@ struct Shared {
     spending: crate::caps::Spending,
     /// Set by [`Client::exit`]: nothing more is signed in this channel.
     exiting: AtomicBool,
+    /// Set by [`Client::close`]; background tasks also stop when it drops with the client.
+    stop: tokio::sync::watch::Sender<bool>,
 }
 
 /// A connected client. Cheap to clone; every clone is the same client.
@@ -215,6 +217,7 @@ impl Client {
                 resolving: AtomicBool::new(false),
                 spending,
                 exiting: AtomicBool::new(false),
+                stop: tokio::sync::watch::channel(false).0,
             }),
         };
         client.resend_unanswered().await?;
@@ -225,7 +228,7 @@ impl Client {
             Err(e) => return Err(e),
         }
         client.resolve_received().await?;
-        crate::listen::spawn(client.clone());
+        crate::listen::spawn(&client);
         if let Some(every) = client.shared.config.watch_chain_every {
             client.watch_chain(every);
         }
@@ -259,8 +262,19 @@ impl Client {
         let _ = self.shared.events.send(event);
     }
 
-    pub(crate) fn is_alive(&self) -> bool {
-        Arc::strong_count(&self.shared) > 1
+    /// Stops the client's background work — the node's WebSocket, the chain watch — at once, rather than when
+    /// the last handle on it drops. Calls in progress finish; the client can still be used for calls.
+    pub fn close(&self) {
+        self.shared.stop.send_replace(true);
+    }
+
+    /// A handle for background tasks, which must not keep the client alive: it upgrades while some app holds the
+    /// client and it is not closed.
+    pub(crate) fn downgrade(&self) -> Background {
+        Background {
+            shared: Arc::downgrade(&self.shared),
+            stop: self.shared.stop.subscribe(),
+        }
     }
 
     /// The channel's parameters.
@@ -405,6 +419,34 @@ impl Client {
             NodeEvent::Payment { id, status, .. } => {
                 self.emit(ClientEvent::PaymentStatus { id, status });
             }
+        }
+    }
+}
+
+/// What a background task holds of the client: a weak reference, and the signal to stop.
+#[derive(Debug, Clone)]
+pub(crate) struct Background {
+    shared: std::sync::Weak<Shared>,
+    stop: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Background {
+    /// The client, while an app holds it and it is not closed.
+    pub fn client(&self) -> Option<Client> {
+        if *self.stop.borrow() {
+            return None;
+        }
+        self.shared.upgrade().map(|shared| Client { shared })
+    }
+
+    /// Runs `work` until it ends, or until the client is closed or dropped (`None`).
+    pub async fn unless_stopped<F: std::future::Future>(&mut self, work: F) -> Option<F::Output> {
+        use futures_util::future::{select, Either};
+        // Closing sets the flag; dropping the last client drops the sender, which ends the wait too.
+        let stopped = self.stop.wait_for(|closed| *closed);
+        match select(std::pin::pin!(work), std::pin::pin!(stopped)).await {
+            Either::Left((output, _)) => Some(output),
+            Either::Right(_) => None,
         }
     }
 }

@@ -23,8 +23,6 @@ use aes_gcm::{
     aead::{Aead, KeyInit, Payload},
     Aes256Gcm, Nonce,
 };
-use bip32::{DerivationPath, XPrv};
-use bip39::{Language, Mnemonic};
 use serde::{Deserialize, Serialize};
 use sha2::{Sha256, Sha512};
 use spoke_protocol::{hex, Address, Signer, B256};
@@ -75,13 +73,24 @@ impl Wallet {
     /// Makes a new 12-word wallet from fresh randomness and stores it, in clear, under `name`. Refuses if a wallet
     /// (even an unreadable one) is already stored under that name.
     pub fn create(kv: &dyn KeyValue, name: &str) -> Result<Wallet> {
+        Wallet::create_with_password(kv, name, None)
+    }
+
+    /// [`Wallet::create`], encrypted in the same write when `password` is given: the new phrase never reaches
+    /// storage in the clear.
+    pub fn create_with_password(
+        kv: &dyn KeyValue,
+        name: &str,
+        password: Option<&str>,
+    ) -> Result<Wallet> {
         refuse_existing(kv, name)?;
         let mut entropy = Zeroizing::new([0u8; ENTROPY_LEN]);
         random(entropy.as_mut())?;
-        let mnemonic = Mnemonic::from_entropy_in(Language::English, entropy.as_ref())
-            .map_err(|_| Error::Wallet("could not make a phrase from the random bytes".into()))?;
-        let wallet = Wallet::derive(name, words_of(&mnemonic))?;
-        wallet.save_clear(kv)?;
+        let wallet = Wallet::derive(name, bip::phrase_of(entropy.as_ref()))?;
+        match password {
+            Some(password) => wallet.save_sealed(kv, password, DEFAULT_ITERATIONS)?,
+            None => wallet.save_clear(kv)?,
+        }
         Ok(wallet)
     }
 
@@ -224,7 +233,7 @@ impl Wallet {
     /// Checks and normalises a phrase, then derives the wallet from it.
     fn from_phrase(name: &str, phrase: &str) -> Result<Wallet> {
         let phrase = normalise(phrase);
-        Mnemonic::parse_in_normalized(Language::English, &phrase).map_err(bad_phrase)?;
+        bip::check_phrase(&phrase).map_err(bad_phrase)?;
         Wallet::derive(name, phrase)
     }
 
@@ -232,13 +241,11 @@ impl Wallet {
     fn derive(name: &str, phrase: Zeroizing<String>) -> Result<Wallet> {
         let mut seed = Zeroizing::new([0u8; 64]);
         pbkdf2::pbkdf2_hmac::<Sha512>(phrase.as_bytes(), SEED_SALT, SEED_ROUNDS, seed.as_mut());
-        let path: DerivationPath = DERIVATION_PATH
-            .parse()
-            .map_err(|_| Error::Wallet("the derivation path does not parse".into()))?;
-        let key = XPrv::derive_from_path(seed.as_ref(), &path).map_err(|_| {
-            Error::Wallet("the phrase gives no valid key at m/44'/60'/0'/0/0".into())
+        let secret = bip::derive(seed.as_ref(), &bip::ETHEREUM_FIRST_ACCOUNT).ok_or_else(|| {
+            Error::Wallet(format!(
+                "the phrase gives no valid key at {DERIVATION_PATH}"
+            ))
         })?;
-        let secret = Zeroizing::new(key.to_bytes());
         let address = Signer::from_bytes(&B256::from(*secret))?.address();
         Ok(Wallet {
             name: name.to_string(),
@@ -487,36 +494,24 @@ fn normalise(phrase: &str) -> Zeroizing<String> {
         if !out.is_empty() {
             out.push(' ');
         }
-        out.extend(word.chars().flat_map(char::to_lowercase));
+        // The English word list is ASCII: ASCII case is all there is to fold (a full Unicode lowercasing would
+        // bring its tables into the .wasm; a word with other letters is not in the list either way).
+        out.extend(word.chars().map(|c| c.to_ascii_lowercase()));
     }
     out
 }
 
-/// The phrase of a mnemonic, written into a buffer that is never reallocated (so no stray copy is left behind).
-fn words_of(mnemonic: &Mnemonic) -> Zeroizing<String> {
-    // English words are at most 8 letters; 24 words and their spaces fit.
-    let mut out = Zeroizing::new(String::with_capacity(24 * 9));
-    for word in mnemonic.words() {
-        if !out.is_empty() {
-            out.push(' ');
-        }
-        out.push_str(word);
-    }
-    out
-}
-
-fn bad_phrase(error: bip39::Error) -> Error {
+fn bad_phrase(error: bip::PhraseError) -> Error {
     Error::BadPhrase(match error {
-        bip39::Error::BadWordCount(n) => {
+        bip::PhraseError::WordCount(n) => {
             format!("it has {n} words; a phrase has 12 (or 15, 18, 21 or 24)")
         }
-        bip39::Error::UnknownWord(i) => {
+        bip::PhraseError::UnknownWord(i) => {
             format!("word {} is not in the BIP-39 English word list", i + 1)
         }
-        bip39::Error::InvalidChecksum => {
+        bip::PhraseError::Checksum => {
             "the words do not fit together (checksum): one is wrong or out of place".into()
         }
-        _ => "it is not a BIP-39 English phrase".into(),
     })
 }
 
@@ -526,3 +521,5 @@ fn corrupt(what: &str) -> Error {
 
 #[cfg(test)]
 mod tests;
+
+mod bip;

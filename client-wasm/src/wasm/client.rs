@@ -10,8 +10,8 @@ use wasm_bindgen::{prelude::wasm_bindgen, JsValue};
 
 use super::{
     convert::{
-        address, amount, amounts_by_asset, b256, bad, bool_field, field, js_error, required_string,
-        to_js, u64_field, JsResult, OrJs,
+        address, amount, amounts_by_asset, b256, bad, bool_field, field, required_string, to_js,
+        u64_field, JsResult, OrJs,
     },
     provider::JsProvider,
     storage::JsStorage,
@@ -379,10 +379,10 @@ impl JsClient {
     pub async fn deposit(
         &self,
         #[wasm_bindgen(unchecked_param_type = "Hex")] asset: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "Amount")] amount_: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "{ timeoutSeconds?: number } | undefined")]
-        options: JsValue,
+        #[wasm_bindgen(js_name = amount, unchecked_param_type = "Amount")] amount_: JsValue,
+        options: Option<super::convert::TimeoutOptionsJs>,
     ) -> JsResult<JsValue> {
+        let options: JsValue = options.map(JsValue::from).unwrap_or(JsValue::UNDEFINED);
         let asset = address(&asset, "asset")?;
         let amount = amount(&amount_, "amount")?;
         let tx = self
@@ -408,9 +408,10 @@ impl JsClient {
         &self,
         #[wasm_bindgen(unchecked_param_type = "Hex")] recipient: JsValue,
         #[wasm_bindgen(unchecked_param_type = "Hex")] asset: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "Amount")] amount_: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "PayOptions | undefined")] options: JsValue,
+        #[wasm_bindgen(js_name = amount, unchecked_param_type = "Amount")] amount_: JsValue,
+        options: Option<super::convert::PayOptionsJs>,
     ) -> JsResult<String> {
+        let options: JsValue = options.map(JsValue::from).unwrap_or(JsValue::UNDEFINED);
         let recipient = address(&recipient, "recipient")?;
         let asset = address(&asset, "asset")?;
         let amount = amount(&amount_, "amount")?;
@@ -428,7 +429,7 @@ impl JsClient {
     pub async fn create_link(
         &self,
         #[wasm_bindgen(unchecked_param_type = "Hex")] asset: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "Amount")] amount_: JsValue,
+        #[wasm_bindgen(js_name = amount, unchecked_param_type = "Amount")] amount_: JsValue,
     ) -> JsResult<JsValue> {
         let asset = address(&asset, "asset")?;
         let amount = amount(&amount_, "amount")?;
@@ -450,9 +451,9 @@ impl JsClient {
     pub async fn redeem_link(
         &self,
         #[wasm_bindgen(unchecked_param_type = "Hex")] secret: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "{ timeoutSeconds?: number } | undefined")]
-        options: JsValue,
+        options: Option<super::convert::TimeoutOptionsJs>,
     ) -> JsResult<JsValue> {
+        let options: JsValue = options.map(JsValue::from).unwrap_or(JsValue::UNDEFINED);
         let secret: B256 = b256(&secret, "secret")?;
         let answer = self
             .client
@@ -501,9 +502,10 @@ impl JsClient {
     pub async fn withdraw(
         &self,
         #[wasm_bindgen(unchecked_param_type = "Hex")] asset: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "Amount")] amount_: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "WithdrawOptions | undefined")] options: JsValue,
+        #[wasm_bindgen(js_name = amount, unchecked_param_type = "Amount")] amount_: JsValue,
+        options: Option<super::convert::WithdrawOptionsJs>,
     ) -> JsResult<JsValue> {
+        let options: JsValue = options.map(JsValue::from).unwrap_or(JsValue::UNDEFINED);
         let asset = address(&asset, "asset")?;
         let amount = amount(&amount_, "amount")?;
         let recipient = field(&options, "recipient")?
@@ -560,7 +562,7 @@ impl JsClient {
         &self,
         #[wasm_bindgen(unchecked_param_type = "Hex")] recipient: JsValue,
         #[wasm_bindgen(unchecked_param_type = "Hex")] asset: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "Amount")] amount_: JsValue,
+        #[wasm_bindgen(js_name = amount, unchecked_param_type = "Amount")] amount_: JsValue,
     ) -> JsResult<bool> {
         self.client
             .recipient_needs_collateral(
@@ -613,11 +615,8 @@ impl JsClient {
     /// by both sides. Resolves with the channel's nonce afterwards.
     #[wasm_bindgen(js_name = importState)]
     pub async fn import_state(&self, backup: String) -> JsResult<u32> {
-        let snapshot: Snapshot = serde_json::from_slice(backup.as_bytes()).map_err(|e| {
-            js_error(&crate::Error::Refused(format!(
-                "the backup does not decode: {e}"
-            )))
-        })?;
+        let snapshot: Snapshot = serde_json::from_slice(backup.as_bytes())
+            .map_err(|e| bad(&format!("the backup does not decode: {e}")))?;
         let nonce = self.client.import_snapshot(snapshot).await.or_js()?;
         u32::try_from(nonce).map_err(|_| bad("the nonce is beyond what a number holds"))
     }
@@ -661,7 +660,8 @@ impl JsClient {
         })
     }
 
-    /// Calls `listener` with each event of `type`.
+    /// Calls `listener` with each event of `type` (typed per event in `types.d.ts`).
+    #[wasm_bindgen(skip_typescript)]
     pub fn on(
         &self,
         #[wasm_bindgen(js_name = type, unchecked_param_type = "SpokeEventType")] kind: String,
@@ -685,6 +685,7 @@ impl JsClient {
     }
 
     /// Stops calling `listener`.
+    #[wasm_bindgen(skip_typescript)]
     pub fn off(
         &self,
         #[wasm_bindgen(js_name = type, unchecked_param_type = "SpokeEventType")] kind: String,
@@ -693,6 +694,11 @@ impl JsClient {
         if let Some(list) = self.listeners.borrow_mut().get_mut(kind.as_str()) {
             list.retain(|l| !JsValue::from(l.clone()).loose_eq(&listener));
         }
+    }
+
+    /// Stops listening to the node and watching the chain now (`free()` does too). Calls in progress finish.
+    pub fn close(&self) {
+        self.client.close();
     }
 
     /// An EIP-1193 provider backed by the wallet, for ethers.js and friends (`new BrowserProvider(provider)`).

@@ -8,6 +8,22 @@ use wasm_bindgen::{JsCast, JsValue};
 
 use crate::Error;
 
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    // Option objects by their TypeScript names (in types.d.ts), so an omitted one is `options?: T` in the
+    // declarations; their fields are read one by one (see `field`).
+    #[wasm_bindgen(typescript_type = "WalletOptions")]
+    pub type WalletOptionsJs;
+    #[wasm_bindgen(typescript_type = "ImportOptions")]
+    pub type ImportOptionsJs;
+    #[wasm_bindgen(typescript_type = "PayOptions")]
+    pub type PayOptionsJs;
+    #[wasm_bindgen(typescript_type = "WithdrawOptions")]
+    pub type WithdrawOptionsJs;
+    #[wasm_bindgen(typescript_type = "TimeoutOptions")]
+    pub type TimeoutOptionsJs;
+}
+
 /// A rejected promise's value: an `Error` with the crate's stable `code`.
 pub(crate) fn js_error(error: &Error) -> JsValue {
     coded_error(&error.to_string(), &JsValue::from_str(error.code()))
@@ -51,7 +67,8 @@ pub(crate) fn amount(value: &JsValue, what: &str) -> JsResult<U256> {
                 "{what}: {number} is not a whole number of base units a JavaScript number can hold exactly; pass a bigint or a decimal string"
             )));
         }
-        format!("{number:.0}")
+        // A whole number below 2^53: the integer prints it exactly (and without the float formatting code).
+        (number as u64).to_string()
     } else {
         return Err(bad(&format!(
             "{what}: expected a bigint or a decimal string of base units"

@@ -87,6 +87,11 @@ export interface PaymentRecord {
   updatedAt: number;
 }
 
+export interface TimeoutOptions {
+  /** How long to wait, in seconds. */
+  timeoutSeconds?: number;
+}
+
 export interface PayOptions {
   /** Wait until the payee has the money (default true); false returns once the payment is under way. */
   wait?: boolean;
@@ -174,3 +179,11 @@ export interface ProviderRpcError extends Error {
 }
 
 export type ProviderEvent = "connect" | "disconnect" | "chainChanged" | "accountsChanged" | "message";
+
+/** Event listeners, typed per event: `client.on("paymentReceived", (e) => e.amount)`. */
+export interface SpokeClient {
+  /** Calls `listener` with each event of `type`. */
+  on<T extends SpokeEventType>(type: T, listener: (event: SpokeEventOf<T>) => void): void;
+  /** Stops calling `listener`. */
+  off<T extends SpokeEventType>(type: T, listener: (event: SpokeEventOf<T>) => void): void;
+}

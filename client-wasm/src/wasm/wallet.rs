@@ -76,19 +76,14 @@ impl JsWallet {
     /// given). Fails with `LOCKED` when the stored wallet is encrypted and no password was given, and
     /// `WRONG_PASSWORD` when the password does not open it.
     #[wasm_bindgen(unchecked_return_type = "SpokeWallet")]
-    pub async fn open(
-        #[wasm_bindgen(unchecked_param_type = "WalletOptions | undefined")] options: JsValue,
-    ) -> JsResult<JsWallet> {
+    pub async fn open(options: Option<super::convert::WalletOptionsJs>) -> JsResult<JsWallet> {
+        let options: JsValue = options.map(JsValue::from).unwrap_or(JsValue::UNDEFINED);
         let (kv, name) = storage_of(&options)?;
         let password = string_field(&options, "password")?;
         let wallet = match Wallet::open(kv.as_ref(), &name, password.as_deref()).or_js()? {
             Some(wallet) => wallet,
             None => {
-                let wallet = Wallet::create(kv.as_ref(), &name).or_js()?;
-                if let Some(password) = &password {
-                    wallet.set_password(kv.as_ref(), password).or_js()?;
-                }
-                wallet
+                Wallet::create_with_password(kv.as_ref(), &name, password.as_deref()).or_js()?
             }
         };
         Ok(JsWallet::keep(wallet, kv, name))
@@ -99,8 +94,9 @@ impl JsWallet {
     #[wasm_bindgen(js_name = import, unchecked_return_type = "SpokeWallet")]
     pub async fn import_phrase(
         phrase: String,
-        #[wasm_bindgen(unchecked_param_type = "ImportOptions | undefined")] options: JsValue,
+        options: Option<super::convert::ImportOptionsJs>,
     ) -> JsResult<JsWallet> {
+        let options: JsValue = options.map(JsValue::from).unwrap_or(JsValue::UNDEFINED);
         let (kv, name) = storage_of(&options)?;
         let password = string_field(&options, "password")?;
         let replace = bool_field(&options, "replace")?.unwrap_or(false);
@@ -110,9 +106,8 @@ impl JsWallet {
     }
 
     /// Whether a wallet is stored, without opening it.
-    pub fn exists(
-        #[wasm_bindgen(unchecked_param_type = "WalletOptions | undefined")] options: JsValue,
-    ) -> JsResult<bool> {
+    pub fn exists(options: Option<super::convert::WalletOptionsJs>) -> JsResult<bool> {
+        let options: JsValue = options.map(JsValue::from).unwrap_or(JsValue::UNDEFINED);
         let (kv, name) = storage_of(&options)?;
         Ok(Wallet::stored_address(kv.as_ref(), &name)
             .or_js()?
@@ -121,9 +116,8 @@ impl JsWallet {
 
     /// Whether the stored wallet's phrase is encrypted (a password is needed to open it).
     #[wasm_bindgen(js_name = isEncrypted)]
-    pub fn is_encrypted(
-        #[wasm_bindgen(unchecked_param_type = "WalletOptions | undefined")] options: JsValue,
-    ) -> JsResult<bool> {
+    pub fn is_encrypted(options: Option<super::convert::WalletOptionsJs>) -> JsResult<bool> {
+        let options: JsValue = options.map(JsValue::from).unwrap_or(JsValue::UNDEFINED);
         let (kv, name) = storage_of(&options)?;
         Ok(Wallet::is_encrypted(kv.as_ref(), &name)
             .or_js()?
@@ -132,9 +126,8 @@ impl JsWallet {
 
     /// The stored wallet's address, readable while it is locked.
     #[wasm_bindgen(js_name = storedAddress, unchecked_return_type = "Hex | undefined")]
-    pub fn stored_address(
-        #[wasm_bindgen(unchecked_param_type = "WalletOptions | undefined")] options: JsValue,
-    ) -> JsResult<JsValue> {
+    pub fn stored_address(options: Option<super::convert::WalletOptionsJs>) -> JsResult<JsValue> {
+        let options: JsValue = options.map(JsValue::from).unwrap_or(JsValue::UNDEFINED);
         let (kv, name) = storage_of(&options)?;
         Ok(Wallet::stored_address(kv.as_ref(), &name)
             .or_js()?
