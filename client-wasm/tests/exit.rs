@@ -48,6 +48,18 @@ async fn exit_with_time_travel(
     (report, steps)
 }
 
+/// `amount` of Dai from `payer` to `payee`, completed.
+async fn pay(system: &System, payer: &Client, payee: &Client, amount: U256) {
+    let id = payer
+        .pay(payee.address(), system.deployment.dai, amount)
+        .await
+        .expect("paid");
+    payer
+        .wait_payment(id, Duration::from_secs(30))
+        .await
+        .expect("completed");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_exits_with_the_node_offline_and_receives_exactly_its_balance() {
     let system = System::start(10).await;
@@ -55,14 +67,7 @@ async fn a_user_exits_with_the_node_offline_and_receives_exactly_its_balance() {
     let payee = system.client(2).await;
     system.collateralize(&payee).await;
     system.fund(&payer, dai(10)).await;
-    let id = payer
-        .pay(payee.address(), system.deployment.dai, dai(3))
-        .await
-        .expect("paid");
-    payer
-        .wait_payment(id, Duration::from_secs(30))
-        .await
-        .expect("completed");
+    pay(&system, &payer, &payee, dai(3)).await;
     let latest = payer.export_state().await.expect("a double-signed state");
     let before = system.chain_balance(payer.address()).await;
 
@@ -161,14 +166,7 @@ async fn a_stale_dispute_is_answered_by_the_node_with_the_newer_state_and_the_ex
     system.collateralize(&payee).await;
     system.fund(&payer, dai(10)).await;
     let old = payer.export_state().await.expect("the funded state");
-    let id = payer
-        .pay(payee.address(), system.deployment.dai, dai(4))
-        .await
-        .expect("paid");
-    payer
-        .wait_payment(id, Duration::from_secs(30))
-        .await
-        .expect("completed");
+    pay(&system, &payer, &payee, dai(4)).await;
     let latest = payer.export_state().await.expect("the newest state");
     assert!(latest.state.nonce > old.state.nonce);
     let before = system.chain_balance(payer.address()).await;
@@ -221,14 +219,7 @@ async fn the_nodes_stale_dispute_is_beaten_by_the_users_newer_state() {
     system.collateralize(&payee).await;
     let old = payee.export_state().await.expect("collateralized");
     system.fund(&payer, dai(10)).await;
-    let id = payer
-        .pay(payee.address(), system.deployment.dai, dai(4))
-        .await
-        .expect("paid");
-    payer
-        .wait_payment(id, Duration::from_secs(30))
-        .await
-        .expect("completed");
+    pay(&system, &payer, &payee, dai(4)).await;
     let latest = payee.export_state().await.expect("paid state");
     assert!(latest.state.nonce > old.state.nonce);
     let mut events = payee.events();
