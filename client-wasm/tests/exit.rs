@@ -272,3 +272,142 @@ async fn the_nodes_stale_dispute_is_beaten_by_the_users_newer_state() {
         "the payee gets the payment the stale state left out"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_never_revealed_goes_back_to_its_sender_at_its_expiry_and_a_second_exit_claims_it() {
+    let system = System::start(10).await;
+    let payer = system.client(1).await;
+    let payee = system.client(2).await;
+    system.collateralize(&payee).await;
+    // The payee goes away: the payment stops at the node, and the payer's lock stays in its channel.
+    payee.close();
+    drop(payee);
+    system.fund(&payer, dai(10)).await;
+    payer
+        .pay(system.secret_address(2), system.deployment.dai, dai(3))
+        .await
+        .expect("the payer's lock is signed");
+    let latest = payer.export_state().await.expect("the state with the lock");
+    let lock = latest.state.locks.first().cloned().expect("one lock");
+    let before = system.chain_balance(payer.address()).await;
+    system.stop_node();
+
+    let (report, steps) = exit_with_time_travel(&system, &payer).await;
+    assert_eq!(report.final_nonce, Some(latest.state.nonce));
+    assert_eq!(
+        report.waiting_locks,
+        vec![lock.clone()],
+        "the lock waits for its expiry"
+    );
+    assert!(!report.is_done());
+    assert_eq!(
+        system.chain_balance(payer.address()).await - before,
+        dai(7),
+        "everything but the lock is paid at once"
+    );
+    assert!(!steps
+        .iter()
+        .any(|s| matches!(s, ExitStep::LockSettled { .. })));
+
+    // Past the lock's expiry, with its preimage never revealed, the lock is the payer's again.
+    let chain = payer.chain().expect("chain");
+    let now = chain.timestamp().await.expect("time");
+    system.advance(lock.expiry.saturating_sub(now) + 1).await;
+    let mut events = payer.events();
+    let report = payer.exit().await.expect("the second exit");
+    assert!(report.is_done(), "{report:?}");
+    assert!(matches!(
+        events.try_recv(),
+        Ok(ClientEvent::Exit(ExitStep::LockSettled { lock_id, .. })) if lock_id == lock.id
+    ));
+    assert_eq!(
+        system.chain_balance(payer.address()).await - before,
+        dai(10),
+        "the whole deposit is back"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_whose_preimage_was_revealed_before_its_expiry_settles_to_its_receiver() {
+    let system = System::start_with_args(10, |_| {
+        vec!["--reveal-after=1".into(), "--collateral-wait=20".into()]
+    })
+    .await;
+    {
+        let payee = system.client(2).await;
+        system.collateralize(&payee).await;
+    }
+    let payer = system.client(1).await;
+    system.fund(&payer, dai(20)).await;
+    // The payer stops listening once its lock is signed, so it never countersigns the node's resolve: the node
+    // reveals the preimage on chain instead.
+    let id = payer
+        .pay(system.secret_address(2), system.deployment.dai, dai(4))
+        .await
+        .expect("the payer's lock is signed");
+    payer.close();
+    let latest = payer.export_state().await.expect("the state with the lock");
+    let lock = latest.state.locks.first().cloned().expect("one lock");
+    let payee = system.client(2).await;
+    common::eventually("the payee paid", Duration::from_secs(20), || async {
+        payee.balance(system.deployment.dai).await == dai(4)
+    })
+    .await;
+    common::eventually(
+        "the preimage in the registry",
+        Duration::from_secs(20),
+        || async { system.revealed_at(lock.hashlock).await != U256::ZERO },
+    )
+    .await;
+    let before = system.chain_balance(payer.address()).await;
+
+    let (report, steps) = exit_with_time_travel(&system, &payer).await;
+    assert_eq!(report.final_nonce, Some(latest.state.nonce), "payment {id}");
+    assert!(report.is_done(), "{report:?}");
+    assert!(steps
+        .iter()
+        .any(|s| matches!(s, ExitStep::LockSettled { lock_id, .. } if *lock_id == lock.id)));
+    assert_eq!(
+        system.chain_balance(payer.address()).await - before,
+        dai(16),
+        "the revealed lock went to the node, which paid the payee"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_amount_withdrawn_earlier_is_not_paid_again_by_a_dispute_with_an_older_state() {
+    let system = System::start(10).await;
+    let user = system.client(1).await;
+    system.fund(&user, dai(10)).await;
+    let old = user.export_state().await.expect("the funded state");
+    let before = system.chain_balance(user.address()).await;
+    let withdrawal = user
+        .withdraw(system.deployment.dai, dai(4), user.address(), true)
+        .await
+        .expect("withdrawn");
+    let tx = withdrawal.tx.expect("the node sent it");
+    user.chain()
+        .expect("chain")
+        .wait_receipt(tx)
+        .await
+        .expect("mined");
+    assert_eq!(system.chain_balance(user.address()).await - before, dai(4));
+
+    // The state from before the withdrawal cannot be disputed any more: the executed commitment raised the
+    // contract's minimum dispute nonce.
+    let params = user.params().await;
+    let chain = user.chain().expect("chain");
+    let refused = chain.dispute(&params, &old).await;
+    assert!(
+        refused.is_err(),
+        "a dispute with the pre-withdrawal state: {refused:?}"
+    );
+
+    let (report, _) = exit_with_time_travel(&system, &user).await;
+    assert!(report.is_done());
+    assert_eq!(
+        system.chain_balance(user.address()).await - before,
+        dai(10),
+        "4 withdrawn and 6 at the exit: the 4 are not paid twice"
+    );
+}
