@@ -35,6 +35,15 @@ pub struct Snapshot {
 pub trait StateStore: MaybeSendSync + std::fmt::Debug {
     fn load(&self) -> Result<Option<Snapshot>>;
     fn save(&self, snapshot: &Snapshot) -> Result<()>;
+    /// Keeps the snapshot of a channel this store no longer holds (an earlier epoch) where [`StateStore::save`]
+    /// will not overwrite it; [`StateStore::archived`] reads it back.
+    fn archive(&self, snapshot: &Snapshot) -> Result<()>;
+    /// An archived snapshot of the channel of `epoch`.
+    fn archived(&self, epoch: u64) -> Result<Option<Snapshot>>;
+}
+
+fn decode(bytes: &[u8], what: &str) -> Result<Snapshot> {
+    serde_json::from_slice(bytes).map_err(|e| Error::Store(format!("{what} does not decode: {e}")))
 }
 
 /// A snapshot in one JSON file, replaced atomically: written beside it, flushed to disk, then renamed over it.
@@ -53,34 +62,56 @@ fn io(what: &str, e: std::io::Error) -> Error {
     Error::Store(format!("{what}: {e}"))
 }
 
-impl StateStore for FileStore {
-    fn load(&self) -> Result<Option<Snapshot>> {
-        match std::fs::read(&self.path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| Error::Store(format!("{} does not decode: {e}", self.path.display()))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io("cannot read the channel file", e)),
-        }
+impl FileStore {
+    fn archive_path(&self, epoch: u64) -> PathBuf {
+        let mut name = self.path.file_name().unwrap_or_default().to_os_string();
+        name.push(format!(".epoch-{epoch}"));
+        self.path.with_file_name(name)
     }
 
-    fn save(&self, snapshot: &Snapshot) -> Result<()> {
+    fn write_atomically(&self, path: &std::path::Path, snapshot: &Snapshot) -> Result<()> {
         use std::io::Write;
         let bytes = serde_json::to_vec(snapshot).map_err(|e| Error::Store(e.to_string()))?;
-        let tmp = self.path.with_extension("tmp");
+        let tmp = path.with_extension("tmp");
         let mut file =
             std::fs::File::create(&tmp).map_err(|e| io("cannot write the channel file", e))?;
         file.write_all(&bytes)
             .and_then(|()| file.sync_all())
             .map_err(|e| io("cannot write the channel file", e))?;
-        std::fs::rename(&tmp, &self.path).map_err(|e| io("cannot replace the channel file", e))?;
-        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::rename(&tmp, path).map_err(|e| io("cannot replace the channel file", e))?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             // The rename is durable only once the directory entry is.
             std::fs::File::open(dir)
                 .and_then(|d| d.sync_all())
                 .map_err(|e| io("cannot sync the channel directory", e))?;
         }
         Ok(())
+    }
+}
+
+impl StateStore for FileStore {
+    fn load(&self) -> Result<Option<Snapshot>> {
+        read(&self.path)
+    }
+
+    fn save(&self, snapshot: &Snapshot) -> Result<()> {
+        self.write_atomically(&self.path, snapshot)
+    }
+
+    fn archive(&self, snapshot: &Snapshot) -> Result<()> {
+        self.write_atomically(&self.archive_path(snapshot.params.epoch), snapshot)
+    }
+
+    fn archived(&self, epoch: u64) -> Result<Option<Snapshot>> {
+        read(&self.archive_path(epoch))
+    }
+}
+
+fn read(path: &std::path::Path) -> Result<Option<Snapshot>> {
+    match std::fs::read(path) {
+        Ok(bytes) => decode(&bytes, &path.display().to_string()).map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io("cannot read the channel file", e)),
     }
 }
 
@@ -108,17 +139,37 @@ impl KvStore {
 
 impl StateStore for KvStore {
     fn load(&self) -> Result<Option<Snapshot>> {
-        match self.kv.get(&self.key)? {
-            None => Ok(None),
-            Some(text) => serde_json::from_slice(text.as_bytes())
-                .map(Some)
-                .map_err(|e| Error::Store(format!("the stored channel does not decode: {e}"))),
-        }
+        self.read(&self.key)
     }
 
     fn save(&self, snapshot: &Snapshot) -> Result<()> {
+        self.write(&self.key, snapshot)
+    }
+
+    fn archive(&self, snapshot: &Snapshot) -> Result<()> {
+        self.write(&self.archive_key(snapshot.params.epoch), snapshot)
+    }
+
+    fn archived(&self, epoch: u64) -> Result<Option<Snapshot>> {
+        self.read(&self.archive_key(epoch))
+    }
+}
+
+impl KvStore {
+    fn archive_key(&self, epoch: u64) -> String {
+        format!("{}#epoch-{epoch}", self.key)
+    }
+
+    fn read(&self, key: &str) -> Result<Option<Snapshot>> {
+        self.kv
+            .get(key)?
+            .map(|text| decode(text.as_bytes(), "the stored channel"))
+            .transpose()
+    }
+
+    fn write(&self, key: &str, snapshot: &Snapshot) -> Result<()> {
         let text = serde_json::to_string(snapshot).map_err(|e| Error::Store(e.to_string()))?;
-        self.kv.set(&self.key, &text)
+        self.kv.set(key, &text)
     }
 }
 

@@ -411,3 +411,67 @@ async fn an_amount_withdrawn_earlier_is_not_paid_again_by_a_dispute_with_an_olde
         "4 withdrawn and 6 at the exit: the 4 are not paid twice"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_an_exit_the_pair_opens_the_next_epochs_channel_and_the_old_one_is_finished_from_its_archive(
+) {
+    let system = System::start(10).await;
+    let payee = system.client(2).await;
+    system.collateralize(&payee).await;
+    payee.close();
+    drop(payee);
+    let payer = system.client(1).await;
+    system.fund(&payer, dai(10)).await;
+    payer
+        .pay(system.secret_address(2), system.deployment.dai, dai(3))
+        .await
+        .expect("the payer's lock is signed");
+    let old_params = payer.params().await;
+    let lock = payer.export_state().await.expect("state").state.locks[0].clone();
+    let before = system.chain_balance(payer.address()).await;
+    let (report, _) = exit_with_time_travel(&system, &payer).await;
+    assert_eq!(report.waiting_locks.len(), 1);
+    payer.close();
+    drop(payer);
+
+    // The same user connects again: a new channel, of the next epoch, and a deposit now belongs to it.
+    let again = system.client(1).await;
+    let params = again.params().await;
+    assert_eq!(params.epoch, old_params.epoch + 1);
+    assert_ne!(params.channel_id(), old_params.channel_id());
+    assert_eq!(again.balance(system.deployment.dai).await, U256::ZERO);
+    system.fund(&again, dai(5)).await;
+    assert_eq!(again.balance(system.deployment.dai).await, dai(5));
+    let chain = again.chain().expect("chain");
+    assert_eq!(
+        chain
+            .book(params.channel_id(), system.deployment.dai)
+            .await
+            .expect("book")
+            .deposit_user,
+        dai(5)
+    );
+    assert_eq!(
+        chain
+            .book(old_params.channel_id(), system.deployment.dai)
+            .await
+            .expect("book")
+            .deposit_user,
+        dai(3),
+        "the old channel keeps only what its lock holds, claimed later"
+    );
+
+    // The old channel's snapshot was archived, not overwritten: its lock is settled and claimed from it.
+    let now = chain.timestamp().await.expect("time");
+    system.advance(lock.expiry.saturating_sub(now) + 1).await;
+    let report = again
+        .exit_archived(old_params.epoch)
+        .await
+        .expect("the old exit finishes");
+    assert!(report.is_done(), "{report:?}");
+    assert_eq!(
+        system.chain_balance(again.address()).await + dai(5) - before,
+        dai(10),
+        "7 at the exit, 3 from the lock later, 5 into the new channel"
+    );
+}

@@ -88,10 +88,30 @@ impl Client {
             self.emit(ClientEvent::Exit(ExitStep::Frozen));
         }
         // Taking the channel's lock waits for any signature in progress; none starts after the flag.
-        let (params, snapshot) = {
-            let channel = self.shared.channel.lock().await;
-            (channel.params().clone(), channel.snapshot.clone())
-        };
+        let snapshot = self.shared.channel.lock().await.snapshot.clone();
+        self.exit_channel(chain, snapshot).await
+    }
+
+    /// Finishes the exit of an earlier channel of this user and node (epoch `epoch`), from the snapshot the store
+    /// archived when the pair moved on: settles its remaining locks, claims, executes unpaid withdrawals.
+    pub async fn exit_archived(&self, epoch: u64) -> Result<ExitReport> {
+        let chain = self
+            .chain()
+            .ok_or_else(|| Error::Config("an exit needs the chain: set eth_url".into()))?;
+        let snapshot = self.shared.store.archived(epoch)?.ok_or_else(|| {
+            Error::Store(format!(
+                "no archived channel of epoch {epoch} in this store"
+            ))
+        })?;
+        self.exit_channel(chain, snapshot).await
+    }
+
+    async fn exit_channel(
+        &self,
+        chain: &crate::EthChain,
+        snapshot: Snapshot,
+    ) -> Result<ExitReport> {
+        let params = snapshot.params.clone();
         let id = params.channel_id();
         let mut on = chain.channel_status(id).await?;
         let mine = snapshot.latest.as_ref();

@@ -550,7 +550,16 @@ fn reconcile(
         ));
     }
     params.check()?;
-    let local = store.load()?.filter(|s| s.params == params);
+    let local = match store.load()? {
+        Some(kept) if kept.params == params => Some(kept),
+        Some(other) => {
+            // Another channel of this store — an earlier epoch, after an exit — is kept aside, not overwritten:
+            // its locks or withdrawals may still have to be settled on chain.
+            store.archive(&other)?;
+            None
+        }
+        None => None,
+    };
     let mut snapshot = local.unwrap_or(Snapshot {
         params: params.clone(),
         latest: None,
