@@ -803,3 +803,92 @@ async fn the_node_cannot_cancel_its_lock_to_the_client_before_it_expires() {
     assert_eq!(client.balance(ETH).await, wei(FUNDED) + amount);
     assert!(client.channel().await.locks.is_empty());
 }
+
+// ---- a node that ignores the payee's resolve ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payee_whose_resolve_the_node_ignores_reveals_on_chain_before_the_deadline() {
+    use alloy::providers::Provider;
+
+    let h = Harness::on_chain(FUNDED, 0).await;
+    let client = h.connect().await;
+    // The node takes nothing the client proposes from now on, so the client's resolve is never countersigned.
+    h.fake.inner().answer = Answer::Unavailable;
+
+    let amount = wei(100);
+    let expiry = now() + 24 * 3600;
+    let preimage = fresh();
+    let hashlock = sha256(preimage);
+    let sealed = encrypt_preimage(
+        &encryption_key(&B256::repeat_byte(USER_KEY)).expect("key"),
+        preimage,
+        &PreimageContext {
+            hashlock,
+            asset: ETH,
+            amount,
+            expiry,
+        },
+        &fresh(),
+    )
+    .expect("encrypt");
+    let lock = Lock {
+        id: fresh(),
+        asset: ETH,
+        amount,
+        sender: Side::Node,
+        hashlock,
+        expiry,
+    };
+    let (state, proposal) = h.node_proposes(Update::CreateLock { lock: lock.clone() });
+    h.offer(
+        proposal,
+        Some(state),
+        Some(IncomingPayment {
+            id: lock.id,
+            payer: signer(PAYEE_KEY).address(),
+            encrypted_preimage: Some(sealed),
+        }),
+    );
+    let _ = client.sync().await;
+    let held = client.export_state().await.expect("the lock is signed");
+    assert!(
+        held.state.locks.contains(&lock),
+        "the lock stays: its resolve was not taken"
+    );
+    let chain = client.chain().expect("chain");
+    // Long before the deadline the client waits for the node.
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    assert_eq!(chain.revealed_at(hashlock).await.expect("read"), 0);
+
+    // The chain's clock reaches the reveal deadline less the safety margin: the client reveals on its own.
+    let t = Timing::default();
+    let now_on_chain = chain.timestamp().await.expect("time");
+    let provider = alloy::providers::ProviderBuilder::new()
+        .connect_http(h.eth_url.clone().expect("a chain").parse().expect("url"));
+    let start = expiry - t.reveal_time - t.safety_margin;
+    let _: serde_json::Value = provider
+        .raw_request("evm_increaseTime".into(), (start - now_on_chain + 1,))
+        .await
+        .expect("evm_increaseTime");
+    let _: serde_json::Value = provider
+        .raw_request("evm_mine".into(), ())
+        .await
+        .expect("evm_mine");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    let revealed = loop {
+        let at = chain.revealed_at(hashlock).await.expect("read");
+        if at != 0 {
+            break at;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the client did not reveal"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(
+        revealed < expiry - t.reveal_time,
+        "revealed at {revealed}, before the deadline {}: the lock is the payee's on chain",
+        expiry - t.reveal_time
+    );
+}

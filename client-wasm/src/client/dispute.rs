@@ -6,7 +6,7 @@
 //! expired.
 
 use super::*;
-use spoke_protocol::{lock_leaf, merkle_proof};
+use spoke_protocol::{lock_leaf, merkle_proof, reveal_deadline};
 
 use crate::{ChannelStatus, OnChainChannel};
 
@@ -218,6 +218,9 @@ impl Client {
                 if let Err(e) = client.answer_dispute(&mut answered).await {
                     tracing::warn!(error = %e, "watching the chain for disputes failed");
                 }
+                if let Err(e) = client.reveal_due().await {
+                    tracing::warn!(error = %e, "revealing preimages on chain failed");
+                }
                 drop(client);
                 if background
                     .unless_stopped(platform::sleep(every))
@@ -268,6 +271,53 @@ impl Client {
                 }));
             }
             _ => *answered = Some(on.dispute_nonce),
+        }
+        Ok(())
+    }
+
+    /// A lock paid to this client that is still in its channel — the node has not countersigned its resolve —
+    /// and whose expiry is near: its preimage goes to the registry before the reveal deadline (`expiry − R`, with
+    /// the safety margin G to spare), so the lock is this client's on chain whatever the node does.
+    async fn reveal_due(&self) -> Result<()> {
+        let Some(chain) = self.chain() else {
+            return Ok(());
+        };
+        let (locks, known) = {
+            let channel = self.shared.channel.lock().await;
+            let known: Vec<B256> = channel
+                .snapshot
+                .preimages
+                .iter()
+                .chain(&channel.snapshot.link_preimages)
+                .map(|(_, p)| *p)
+                .collect();
+            (channel.state.locks.clone(), known)
+        };
+        let timing = self.shared.node_config.timing;
+        let mut due = Vec::new();
+        let mut now = None;
+        for lock in locks.iter().filter(|l| l.sender == Side::Node) {
+            let Some(preimage) = known.iter().copied().find(|p| sha256(*p) == lock.hashlock) else {
+                continue;
+            };
+            let now = match now {
+                Some(now) => now,
+                None => *now.insert(chain.timestamp().await?),
+            };
+            let start = reveal_deadline(lock, &timing).saturating_sub(timing.safety_margin);
+            if now >= start
+                && now < lock.expiry
+                && !due.contains(&preimage)
+                && chain.revealed_at(lock.hashlock).await? == 0
+            {
+                due.push(preimage);
+            }
+        }
+        if !due.is_empty() {
+            let count = due.len();
+            let tx = chain.reveal_many(due).await?;
+            tracing::warn!(count, %tx, "the node did not take this client's resolves: preimages revealed on chain");
+            self.emit(ClientEvent::Exit(ExitStep::Revealed { count, tx }));
         }
         Ok(())
     }

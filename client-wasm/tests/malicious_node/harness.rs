@@ -595,6 +595,8 @@ impl Harness {
             channel_manager: Some(self.fake.params.contract),
             node: Some(self.fake.node.address()),
             eth_url: self.eth_url.clone(),
+            // The chain is looked at often, so tests that move its clock see the client act at once.
+            watch_chain_every: Some(std::time::Duration::from_millis(200)),
             ..ClientConfig::new(&self.url)
         }
     }
