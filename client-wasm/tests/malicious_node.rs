@@ -724,42 +724,10 @@ async fn the_node_cannot_cancel_its_lock_to_the_client_before_it_expires() {
     let h = Harness::start().await;
     let client = h.connect().await;
     let mut events = client.events();
-    let amount = wei(100);
-    let expiry = now() + 24 * 3600;
-    let preimage = fresh();
-    let hashlock = sha256(preimage);
-    let sealed = encrypt_preimage(
-        &encryption_key(&B256::repeat_byte(USER_KEY)).expect("key"),
-        preimage,
-        &PreimageContext {
-            hashlock,
-            asset: ETH,
-            amount,
-            expiry,
-        },
-        &fresh(),
-    )
-    .expect("encrypt");
-    let lock = Lock {
-        id: fresh(),
-        asset: ETH,
-        amount,
-        sender: Side::Node,
-        hashlock,
-        expiry,
-    };
     // The client takes the lock; the node then does not answer its resolve.
     h.fake.inner().answer = Answer::Unavailable;
-    let (state, proposal) = h.node_proposes(Update::CreateLock { lock: lock.clone() });
-    h.offer(
-        proposal,
-        Some(state),
-        Some(IncomingPayment {
-            id: lock.id,
-            payer: signer(PAYEE_KEY).address(),
-            encrypted_preimage: Some(sealed),
-        }),
-    );
+    let lock = h.offer_sealed_lock(wei(100), now() + 24 * 3600);
+    let amount = lock.amount;
     let taken = client.sync().await;
     assert!(
         matches!(&taken, Err(Error::Node { code, .. }) if code == "UNAVAILABLE"),
@@ -815,40 +783,8 @@ async fn a_payee_whose_resolve_the_node_ignores_reveals_on_chain_before_the_dead
     // The node takes nothing the client proposes from now on, so the client's resolve is never countersigned.
     h.fake.inner().answer = Answer::Unavailable;
 
-    let amount = wei(100);
-    let expiry = now() + 24 * 3600;
-    let preimage = fresh();
-    let hashlock = sha256(preimage);
-    let sealed = encrypt_preimage(
-        &encryption_key(&B256::repeat_byte(USER_KEY)).expect("key"),
-        preimage,
-        &PreimageContext {
-            hashlock,
-            asset: ETH,
-            amount,
-            expiry,
-        },
-        &fresh(),
-    )
-    .expect("encrypt");
-    let lock = Lock {
-        id: fresh(),
-        asset: ETH,
-        amount,
-        sender: Side::Node,
-        hashlock,
-        expiry,
-    };
-    let (state, proposal) = h.node_proposes(Update::CreateLock { lock: lock.clone() });
-    h.offer(
-        proposal,
-        Some(state),
-        Some(IncomingPayment {
-            id: lock.id,
-            payer: signer(PAYEE_KEY).address(),
-            encrypted_preimage: Some(sealed),
-        }),
-    );
+    let lock = h.offer_sealed_lock(wei(100), now() + 24 * 3600);
+    let (hashlock, expiry) = (lock.hashlock, lock.expiry);
     let _ = client.sync().await;
     let held = client.export_state().await.expect("the lock is signed");
     assert!(

@@ -30,15 +30,15 @@ use spoke_contracts::{
     Deployment,
 };
 use spoke_protocol::{
-    accept_proposal, commitment_digest, encryption_key, keccak256, propose, state_digest, verify,
-    verify_login,
+    accept_proposal, commitment_digest, encrypt_preimage, encryption_key, keccak256, propose,
+    sha256, state_digest, verify, verify_login,
     wire::{
         ApiErrorBody, ChallengeRequest, ChallengeResponse, ChannelResponse, CountersignRequest,
         CountersignResponse, IncomingPayment, KeyResponse, LoginRequest, LoginResponse, NodeConfig,
         PayRequest, PendingProposal, ProposeRequest, ProposeResponse,
     },
-    Address, ChannelParams, ChannelState, Context, Login, Proposal, Side, SignedState, Signer,
-    Timing, Update, B256, U256,
+    Address, ChannelParams, ChannelState, Context, Lock, Login, PreimageContext, Proposal, Side,
+    SignedState, Signer, Timing, Update, B256, U256,
 };
 use tokio::sync::broadcast;
 
@@ -651,6 +651,44 @@ impl Harness {
             &self.fake.node,
         )
         .expect("the node's proposal")
+    }
+
+    /// Offers the client the node's lock of `amount` wei of ETH until `expiry`, paid by [`PAYEE_KEY`]'s user, with
+    /// its preimage sealed to the client as a payer would seal it. Returns the lock.
+    pub fn offer_sealed_lock(&self, amount: U256, expiry: u64) -> Lock {
+        let preimage = fresh();
+        let hashlock = sha256(preimage);
+        let sealed = encrypt_preimage(
+            &encryption_key(&B256::repeat_byte(USER_KEY)).expect("key"),
+            preimage,
+            &PreimageContext {
+                hashlock,
+                asset: ETH,
+                amount,
+                expiry,
+            },
+            &fresh(),
+        )
+        .expect("encrypt");
+        let lock = Lock {
+            id: fresh(),
+            asset: ETH,
+            amount,
+            sender: Side::Node,
+            hashlock,
+            expiry,
+        };
+        let (state, proposal) = self.node_proposes(Update::CreateLock { lock: lock.clone() });
+        self.offer(
+            proposal,
+            Some(state),
+            Some(IncomingPayment {
+                id: lock.id,
+                payer: signer(PAYEE_KEY).address(),
+                encrypted_preimage: Some(sealed),
+            }),
+        );
+        lock
     }
 
     /// What `GET /channel/pending` answers from now on.
