@@ -628,36 +628,14 @@ impl JsClient {
     /// their expiry (call again after it).
     #[wasm_bindgen(unchecked_return_type = "ExitReport")]
     pub async fn dispute(&self) -> JsResult<JsValue> {
-        let report = self.client.exit().await.or_js()?;
-        #[derive(Serialize)]
-        #[serde(rename_all = "camelCase")]
-        struct WaitingLock {
-            id: String,
-            asset: String,
-            amount: String,
-            expiry: u64,
-        }
-        #[derive(Serialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Report {
-            final_nonce: Option<u64>,
-            done: bool,
-            waiting_locks: Vec<WaitingLock>,
-        }
-        to_js(&Report {
-            final_nonce: report.final_nonce,
-            done: report.is_done(),
-            waiting_locks: report
-                .waiting_locks
-                .iter()
-                .map(|l| WaitingLock {
-                    id: hex(l.id),
-                    asset: checksum(l.asset),
-                    amount: l.amount.to_string(),
-                    expiry: l.expiry,
-                })
-                .collect(),
-        })
+        exit_report(self.client.exit().await.or_js()?)
+    }
+
+    /// Finishes the exit of this user's earlier channel with the node (of `epoch`), kept aside when the pair moved
+    /// to a new channel: settles its remaining locks, claims, executes unpaid withdrawals.
+    #[wasm_bindgen(js_name = disputeArchived, unchecked_return_type = "ExitReport")]
+    pub async fn dispute_archived(&self, epoch: u32) -> JsResult<JsValue> {
+        exit_report(self.client.exit_archived(u64::from(epoch)).await.or_js()?)
     }
 
     /// Calls `listener` with each event of `type` (typed per event in `types.d.ts`).
@@ -727,4 +705,37 @@ impl JsClient {
             .or_js()?
             .to_string())
     }
+}
+
+/// An exit's report as `ExitReport`.
+fn exit_report(report: crate::ExitReport) -> JsResult<JsValue> {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct WaitingLock {
+        id: String,
+        asset: String,
+        amount: String,
+        expiry: u64,
+    }
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Report {
+        final_nonce: Option<u64>,
+        done: bool,
+        waiting_locks: Vec<WaitingLock>,
+    }
+    to_js(&Report {
+        final_nonce: report.final_nonce,
+        done: report.is_done(),
+        waiting_locks: report
+            .waiting_locks
+            .iter()
+            .map(|l| WaitingLock {
+                id: hex(l.id),
+                asset: checksum(l.asset),
+                amount: l.amount.to_string(),
+                expiry: l.expiry,
+            })
+            .collect(),
+    })
 }
