@@ -9,6 +9,7 @@ mod caps;
 mod client;
 mod error;
 mod http;
+mod json;
 mod kv;
 mod listen;
 mod node;

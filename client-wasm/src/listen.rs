@@ -84,10 +84,10 @@ fn decode_event(bytes: &[u8]) -> serde_json::Result<NodeEvent> {
         asset: spoke_protocol::Address,
         amount: spoke_protocol::U256,
     }
-    Ok(match serde_json::from_slice::<Tag>(bytes)?.kind {
-        Kind::Proposal => NodeEvent::Proposal(Box::new(serde_json::from_slice(bytes)?)),
+    Ok(match crate::json::from_slice::<Tag>(bytes)?.kind {
+        Kind::Proposal => NodeEvent::Proposal(Box::new(crate::json::from_slice(bytes)?)),
         Kind::Payment => {
-            let p: Payment = serde_json::from_slice(bytes)?;
+            let p: Payment = crate::json::from_slice(bytes)?;
             NodeEvent::Payment {
                 id: p.id,
                 status: p.status,

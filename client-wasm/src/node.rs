@@ -64,12 +64,12 @@ impl NodeApi {
 }
 
 fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
-    serde_json::from_slice(body).map_err(|e| Error::BadAnswer(e.to_string()))
+    crate::json::from_slice(body).map_err(|e| Error::BadAnswer(e.to_string()))
 }
 
 fn refusal(reply: Reply) -> Error {
     let status = reply.status;
-    match serde_json::from_slice::<ApiErrorBody>(&reply.body) {
+    match crate::json::from_slice::<ApiErrorBody>(&reply.body) {
         Ok(body) => Error::Node {
             status,
             code: body.code,

@@ -43,7 +43,7 @@ pub trait StateStore: MaybeSendSync + std::fmt::Debug {
 }
 
 fn decode(bytes: &[u8], what: &str) -> Result<Snapshot> {
-    serde_json::from_slice(bytes).map_err(|e| Error::Store(format!("{what} does not decode: {e}")))
+    crate::json::from_slice(bytes).map_err(|e| Error::Store(format!("{what} does not decode: {e}")))
 }
 
 /// A snapshot in one JSON file, replaced atomically: written beside it, flushed to disk, then renamed over it.

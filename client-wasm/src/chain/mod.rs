@@ -203,7 +203,7 @@ impl EthChain {
                 Error::Transport(e) => bad(format!("{method}: cannot reach the chain's RPC: {e}")),
                 other => Fail::Client(other),
             })?;
-        match serde_json::from_slice::<Answer>(&reply.body) {
+        match crate::json::from_slice::<Answer>(&reply.body) {
             Ok(Answer {
                 error: Some(error), ..
             }) => Err(Fail::Rpc {

@@ -351,7 +351,7 @@ fn load(kv: &dyn KeyValue, name: &str) -> Result<Option<Stored>> {
     };
     let text = Zeroizing::new(text);
     // serde_json's messages can quote the values they choke on; only the position is repeated.
-    let mut record: Record = serde_json::from_slice(text.as_bytes()).map_err(|e| {
+    let mut record: Record = crate::json::from_slice(text.as_bytes()).map_err(|e| {
         corrupt(&format!(
             "the record is not the expected JSON (line {}, column {})",
             e.line(),
