@@ -23,7 +23,7 @@ mod wasm;
 mod chain;
 mod eip1193;
 
-pub use caps::SpendingCaps;
+pub use caps::{SpendingCaps, Spent};
 pub use chain::{Book, ChannelStatus, EthChain, OnChainChannel, Receipt, TxRequest};
 pub use client::{
     Balance, ChannelView, Client, ClientConfig, ClientEvent, ExitReport, ExitStep, Withdrawal,

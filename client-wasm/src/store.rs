@@ -7,7 +7,7 @@ use std::{path::PathBuf, sync::Arc};
 use serde::{Deserialize, Serialize};
 use spoke_protocol::{ChannelParams, ChannelState, SignedCommitment, SignedState, B256};
 
-use crate::{platform::MaybeSendSync, Error, KeyValue, Result};
+use crate::{caps::Spent, platform::MaybeSendSync, Error, KeyValue, Result};
 
 /// Everything the client must not lose.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,6 +29,9 @@ pub struct Snapshot {
     /// Preimages of links this client is redeeming, by hashlock: the node's lock to it carries none.
     #[serde(default)]
     pub link_preimages: Vec<(B256, B256)>,
+    /// What the app spent in the last hour under hourly [`SpendingCaps`](crate::SpendingCaps); empty without them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub spent: Vec<Spent>,
 }
 
 /// Where a [`Snapshot`] lives. `save` returns once the snapshot is durable.
@@ -199,6 +202,7 @@ mod tests {
             commitments: vec![],
             preimages: vec![(B256::repeat_byte(4), B256::repeat_byte(5))],
             link_preimages: vec![],
+            spent: vec![],
         };
         store.save(&snapshot).expect("save");
         assert_eq!(store.load().expect("load"), Some(snapshot));

@@ -128,6 +128,11 @@ fn the_channel_is_kept_in_local_storage_and_read_back_by_a_fresh_handle() {
         commitments: vec![],
         preimages: vec![(B256::repeat_byte(4), B256::repeat_byte(5))],
         link_preimages: vec![],
+        spent: vec![spoke_client::Spent {
+            at_ms: 1_700_000_000_000,
+            asset: Address::repeat_byte(7),
+            amount: spoke_protocol::U256::from(5),
+        }],
     };
     let store = KvStore::new(std::sync::Arc::new(kv), key.clone());
     assert_eq!(store.load().expect("empty"), None);

@@ -332,10 +332,25 @@ impl Client {
     }
 
     /// Whether the app may move `amount` of `asset` out of the channel now: not during an exit, and within the
-    /// spending caps (which count it).
-    pub(super) fn may_spend(&self, asset: Address, amount: U256) -> Result<()> {
+    /// spending caps. Under an hourly cap the amount is counted in the stored snapshot before anything is signed,
+    /// and stays counted if the operation then fails: a cap errs on the side of the user's money.
+    pub(super) async fn may_spend(&self, asset: Address, amount: U256) -> Result<()> {
         self.check_not_exiting()?;
-        self.shared.spending.spend(asset, amount)
+        let caps = &self.shared.config.caps;
+        if !caps.has_hourly() {
+            return caps.spend(&mut Vec::new(), asset, amount, 0);
+        }
+        let mut channel = self.shared.channel.lock().await;
+        let mut snapshot = channel.snapshot.clone();
+        caps.spend(
+            &mut snapshot.spent,
+            asset,
+            amount,
+            crate::platform::now_ms(),
+        )?;
+        self.shared.store.save(&snapshot)?;
+        channel.snapshot = snapshot;
+        Ok(())
     }
 
     /// Publishes the preimages this client holds for locks the final state pays to it, unless already public.

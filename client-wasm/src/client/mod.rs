@@ -163,7 +163,6 @@ struct Shared {
     senders: std::sync::Mutex<std::collections::HashMap<B256, Address>>,
     /// Whether a task is proposing resolves; one at a time keeps them in order.
     resolving: AtomicBool,
-    spending: crate::caps::Spending,
     /// Set by [`Client::exit`]: nothing more is signed in this channel.
     exiting: AtomicBool,
     /// Set by [`Client::close`]; background tasks also stop when it drops with the client.
@@ -201,7 +200,6 @@ impl Client {
             .map(|url| crate::EthChain::new(url, &secret, node_config.channel_manager))
             .transpose()?;
         let (events, _) = broadcast::channel(1024);
-        let spending = crate::caps::Spending::new(config.caps.clone());
         let client = Client {
             shared: Arc::new(Shared {
                 api,
@@ -215,7 +213,6 @@ impl Client {
                 events,
                 senders: Default::default(),
                 resolving: AtomicBool::new(false),
-                spending,
                 exiting: AtomicBool::new(false),
                 stop: tokio::sync::watch::channel(false).0,
             }),
@@ -550,12 +547,15 @@ fn reconcile(
         ));
     }
     params.check()?;
+    // The hour's spending under the app's caps belongs to the user, not to one channel: it carries over.
+    let mut spent = Vec::new();
     let local = match store.load()? {
         Some(kept) if kept.params == params => Some(kept),
         Some(other) => {
             // Another channel of this store — an earlier epoch, after an exit — is kept aside, not overwritten:
             // its locks or withdrawals may still have to be settled on chain.
             store.archive(&other)?;
+            spent = other.spent;
             None
         }
         None => None,
@@ -567,6 +567,7 @@ fn reconcile(
         commitments: Vec::new(),
         preimages: Vec::new(),
         link_preimages: Vec::new(),
+        spent,
     });
     let local_nonce = snapshot.latest.as_ref().map_or(0, |s| s.state.nonce);
     if let Some(remote) = setup.latest {

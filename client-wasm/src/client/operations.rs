@@ -57,7 +57,7 @@ impl Client {
     /// Pays `amount` of `asset` to `recipient` through the node. Returns the payment id once the payer's lock is
     /// double-signed; [`Client::wait_payment`] waits for the end.
     pub async fn pay(&self, recipient: Address, asset: Address, amount: U256) -> Result<B256> {
-        self.may_spend(asset, amount)?;
+        self.may_spend(asset, amount).await?;
         let key: KeyResponse = self
             .shared
             .api
@@ -147,7 +147,7 @@ impl Client {
     /// Pays `amount` of `asset` into a link: whoever holds the returned secret can redeem it
     /// ([`Client::redeem_link`]) until it expires back to this client. Returns the secret and the payment id.
     pub async fn create_link(&self, asset: Address, amount: U256) -> Result<(B256, B256)> {
-        self.may_spend(asset, amount)?;
+        self.may_spend(asset, amount).await?;
         let secret = random_b256()?;
         let secrets = link_secrets(&secret)?;
         let link_address = Signer::from_bytes(&secrets.link_key)?.address();
@@ -269,7 +269,7 @@ impl Client {
                 q.buy_amount
             )));
         }
-        self.may_spend(sell_asset, sell_amount)?;
+        self.may_spend(sell_asset, sell_amount).await?;
         self.propose(Update::Exchange {
             quote: quote.quote,
             node_signature: quote.node_signature,
@@ -345,7 +345,7 @@ impl Client {
         recipient: Address,
         node_submits: bool,
     ) -> Result<Withdrawal> {
-        self.may_spend(asset, amount)?;
+        self.may_spend(asset, amount).await?;
         let response = self
             .propose_with(
                 Update::Withdraw {
