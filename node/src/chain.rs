@@ -2,7 +2,7 @@
 //! at a block `confirmations` deep, so a deposit is counted only once it is final enough.
 
 use alloy::{
-    eips::BlockId,
+    eips::{BlockId, BlockNumberOrTag},
     providers::{DynProvider, Provider},
     rpc::types::Filter,
     sol_types::SolEvent,
@@ -20,6 +20,30 @@ pub enum ChainEvent {
     Revealed { hashlock: B256, preimage: B256 },
     /// A channel entered a dispute.
     Disputed { channel_id: B256, nonce: u64 },
+    /// A disputed channel's state was replaced by a newer one.
+    Responded { channel_id: B256, nonce: u64 },
+    /// A dispute was concluded with the state at `nonce`; the pair moved to its next epoch.
+    Concluded { channel_id: B256, nonce: u64 },
+}
+
+/// A channel's status in the contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelStatus {
+    Open,
+    Dispute,
+    Concluded,
+}
+
+/// Where a channel's dispute stands on chain, read at the head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DisputeRecord {
+    pub status: ChannelStatus,
+    /// The nonce of the state the dispute holds (0 without a dispute).
+    pub nonce: u64,
+    /// When the consensus window closes, in block time (0 without a dispute).
+    pub consensus_end: u64,
+    /// The head block's time, which `consensus_end` is measured against (not the local clock).
+    pub now: u64,
 }
 
 #[async_trait]
@@ -40,6 +64,9 @@ pub trait Chain: Send + Sync {
     /// When the preimage of `hashlock` was first revealed in the contract's registry (block time), or 0. Read at
     /// the chain's head: a reveal counts for the node as soon as it is seen.
     async fn revealed_at(&self, hashlock: B256) -> Result<u64>;
+
+    /// The contract's dispute record of a channel, with the head block's time.
+    async fn dispute_record(&self, channel_id: B256) -> Result<DisputeRecord>;
 }
 
 /// The chain over JSON-RPC.
@@ -114,6 +141,8 @@ impl Chain for RpcChain {
             .event_signature(vec![
                 ChannelManager::Revealed::SIGNATURE_HASH,
                 ChannelManager::Disputed::SIGNATURE_HASH,
+                ChannelManager::Responded::SIGNATURE_HASH,
+                ChannelManager::Concluded::SIGNATURE_HASH,
             ]);
         let logs = self
             .manager
@@ -133,6 +162,16 @@ impl Chain for RpcChain {
                     channel_id: e.inner.channelId,
                     nonce: e.inner.nonce,
                 });
+            } else if let Ok(e) = log.log_decode::<ChannelManager::Responded>() {
+                events.push(ChainEvent::Responded {
+                    channel_id: e.inner.channelId,
+                    nonce: e.inner.nonce,
+                });
+            } else if let Ok(e) = log.log_decode::<ChannelManager::Concluded>() {
+                events.push(ChainEvent::Concluded {
+                    channel_id: e.inner.channelId,
+                    nonce: e.inner.nonce,
+                });
             }
         }
         Ok(events)
@@ -146,5 +185,37 @@ impl Chain for RpcChain {
             .await
             .map_err(|e| Error::Chain(e.to_string()))?;
         Ok(u64::try_from(at).unwrap_or(u64::MAX))
+    }
+
+    async fn dispute_record(&self, channel_id: B256) -> Result<DisputeRecord> {
+        let record = self
+            .manager
+            .channel(channel_id)
+            .call()
+            .await
+            .map_err(|e| Error::Chain(e.to_string()))?;
+        let status = match record.status {
+            0 => ChannelStatus::Open,
+            1 => ChannelStatus::Dispute,
+            2 => ChannelStatus::Concluded,
+            other => {
+                return Err(Error::Chain(format!(
+                    "channel {channel_id} has status {other}, which the contract does not define"
+                )))
+            }
+        };
+        let head = self
+            .manager
+            .provider()
+            .get_block_by_number(BlockNumberOrTag::Latest)
+            .await
+            .map_err(|e| Error::Chain(e.to_string()))?
+            .ok_or_else(|| Error::Chain("the chain has no latest block".into()))?;
+        Ok(DisputeRecord {
+            status,
+            nonce: record.disputeNonce,
+            consensus_end: record.consensusEnd.to::<u64>(),
+            now: head.header.timestamp,
+        })
     }
 }

@@ -215,19 +215,34 @@ impl Config {
 
     /// The node's 32-byte secret key, from the key file or `SPOKE_NODE_KEY`. Errors never contain the key.
     pub fn node_secret(&self) -> Result<B256> {
-        let text = match &self.node_key_file {
-            Some(path) => std::fs::read_to_string(path).map_err(|e| {
-                Error::Config(format!(
-                    "cannot read the node key file {}: {e}",
-                    path.display()
-                ))
-            })?,
-            None => std::env::var("SPOKE_NODE_KEY").map_err(|_| {
-                Error::Config("no node key: set --node-key-file or SPOKE_NODE_KEY".into())
-            })?,
-        };
-        text.trim()
-            .parse()
-            .map_err(|_| Error::Config("the node key is not 32 bytes of hex".into()))
+        read_secret(
+            self.node_key_file.as_deref(),
+            "--node-key-file",
+            "SPOKE_NODE_KEY",
+            "node key",
+        )
     }
+}
+
+/// A 32-byte secret key as hex, from `file` when given, else from the environment variable `env`. `flag` and
+/// `what` only name things in errors, which never contain the key.
+pub(crate) fn read_secret(
+    file: Option<&std::path::Path>,
+    flag: &str,
+    env: &str,
+    what: &str,
+) -> Result<B256> {
+    let text = match file {
+        Some(path) => std::fs::read_to_string(path).map_err(|e| {
+            Error::Config(format!(
+                "cannot read the {what} file {}: {e}",
+                path.display()
+            ))
+        })?,
+        None => std::env::var(env)
+            .map_err(|_| Error::Config(format!("no {what}: set {flag} or {env}")))?,
+    };
+    text.trim()
+        .parse()
+        .map_err(|_| Error::Config(format!("the {what} is not 32 bytes of hex")))
 }

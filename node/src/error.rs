@@ -52,6 +52,28 @@ pub enum Error {
     TxRefused { what: &'static str, reason: String },
     #[error("{what}: transaction {hash} reverted")]
     TxReverted { what: &'static str, hash: B256 },
+    #[error("the state does not pass the protocol's checks: {0}")]
+    InvalidState(spoke_protocol::Error),
+    #[error("the state is for {what} {got}, but this watchtower watches {what} {expected}")]
+    WrongDeployment {
+        what: &'static str,
+        expected: String,
+        got: String,
+    },
+    #[error("the export of channel {0} holds no double-signed state yet: there is nothing to answer a dispute with")]
+    NothingToWatch(B256),
+    #[error(
+        "channel {channel_id} is already watched at nonce {watched}; nonce {got} is not newer"
+    )]
+    StaleState {
+        channel_id: B256,
+        watched: u64,
+        got: u64,
+    },
+    #[error("a different state is already watched at nonce {nonce} of channel {channel_id}")]
+    ConflictingState { channel_id: B256, nonce: u64 },
+    #[error("{source_name}: not a client export ({{\"params\", \"latest\", …}}): {reason}")]
+    BadExport { source_name: String, reason: String },
     #[error("{what}: transaction {hash} not confirmed after {waited:?}{last_error}")]
     TxTimeout {
         what: &'static str,

@@ -10,5 +10,6 @@ pub mod metrics;
 pub mod server;
 pub mod store;
 pub mod tx;
+pub mod watchtower;
 
 pub use error::{Error, Result};

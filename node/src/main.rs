@@ -1,10 +1,11 @@
 //! `spoke-node`: `serve` runs the node from flags and environment variables (also the default, so plain
-//! `spoke-node --chain-id …` keeps working); `dev` runs a whole local environment. Both stop on Ctrl-C or SIGTERM.
+//! `spoke-node --chain-id …` keeps working); `dev` runs a whole local environment; `watchtower` only watches
+//! users' exported states and answers stale disputes of them. All stop on Ctrl-C or SIGTERM.
 
 use std::ffi::OsString;
 
 use clap::{Parser, Subcommand};
-use spoke_node::{config::Config, dev, server};
+use spoke_node::{config::Config, dev, server, watchtower};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -25,6 +26,9 @@ enum Command {
     /// Start a local chain with the contracts, fund development accounts and serve the node and the card on it.
     #[command(name = "dev")]
     Dev(dev::DevArgs),
+    /// Watch users' exported channel states and answer disputes that hold an older one; no routing.
+    #[command(name = "watchtower")]
+    Watchtower(Box<watchtower::WatchtowerArgs>),
 }
 
 /// `argv` with `serve` put in front of the flags when no command was named.
@@ -32,7 +36,7 @@ fn with_default_command(mut args: Vec<OsString>) -> Vec<OsString> {
     let named = args.get(1).and_then(|a| a.to_str()).is_some_and(|first| {
         matches!(
             first,
-            "serve" | "dev" | "help" | "-h" | "--help" | "-V" | "--version"
+            "serve" | "dev" | "watchtower" | "help" | "-h" | "--help" | "-V" | "--version"
         )
     });
     if !named {
@@ -54,6 +58,7 @@ async fn main() {
     let result = match cli.command {
         Command::Serve(config) => server::run(*config, server::shutdown_signal()).await,
         Command::Dev(args) => dev::run(args, server::shutdown_signal()).await,
+        Command::Watchtower(args) => watchtower::run(*args, server::shutdown_signal()).await,
     };
     if let Err(e) = result {
         tracing::error!(error = %e, "spoke-node stopped");

@@ -339,9 +339,23 @@ impl TxSender {
         user_signature: &spoke_protocol::Signature,
         node_signature: &spoke_protocol::Signature,
     ) -> Result<B256> {
+        self.respond_for(user, self.address, state, user_signature, node_signature)
+            .await
+    }
+
+    /// Answers a dispute of the channel of `user` and `node`, which need not include this sender: the contract
+    /// takes a newer double-signed state from anyone (a watchtower).
+    pub async fn respond_for(
+        &self,
+        user: Address,
+        node: Address,
+        state: &spoke_protocol::ChannelState,
+        user_signature: &spoke_protocol::Signature,
+        node_signature: &spoke_protocol::Signature,
+    ) -> Result<B256> {
         let call = ChannelManager::respondCall {
             user,
-            node: self.address,
+            node,
             state: spoke_contracts::sol_state(state),
             userSig: Bytes::from(user_signature.as_bytes().to_vec()),
             nodeSig: Bytes::from(node_signature.as_bytes().to_vec()),

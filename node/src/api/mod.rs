@@ -27,7 +27,7 @@ use serde::Serialize;
 use spoke_protocol::{Address, ChannelParams, Signer, Timing, U256};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-pub use error::ApiError;
+pub use error::{ApiError, ApiJson};
 
 use crate::{
     chain::Chain,

@@ -92,6 +92,9 @@ async fn handle(state: &AppState, event: ChainEvent) -> Result<()> {
                 answer_stale_dispute(state, &channel, nonce).await;
             }
         }
+        // The node answers when a dispute starts, with its newest state: a later response can only be newer than
+        // that answer, and a conclusion is final. The watchtower is what reads these.
+        ChainEvent::Responded { .. } | ChainEvent::Concluded { .. } => {}
     }
     Ok(())
 }

@@ -6,6 +6,7 @@
 //! stored nonce, so a retry can never sign twice and a crash can never lose a signed state.
 
 mod sql;
+pub mod watched;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -14,6 +15,7 @@ use spoke_protocol::{
 };
 
 pub use sql::SqlStore;
+pub use watched::{Registered, WatchStatus, WatchedState, WatchtowerStore};
 
 fn first(mut written: Vec<Written>) -> Result<Written> {
     written.pop().ok_or(crate::Error::Corrupt {

@@ -60,6 +60,7 @@ impl SqlStore {
 
 #[macro_use]
 mod rows;
+mod watched;
 mod writes;
 
 use rows::*;
