@@ -67,6 +67,16 @@ pub trait Chain: Send + Sync {
 
     /// The contract's dispute record of a channel, with the head block's time.
     async fn dispute_record(&self, channel_id: B256) -> Result<DisputeRecord>;
+
+    /// The struct hash of the state a channel's dispute holds, at the head (zero once concluded).
+    async fn disputed_state_hash(&self, channel_id: B256) -> Result<B256>;
+
+    /// Whether the lock with this leaf was settled, at the head.
+    async fn lock_settled(&self, leaf: B256) -> Result<bool>;
+
+    /// What `claim` would pay `side` of a concluded channel in `asset` now, at the head: its deposit plus its exit,
+    /// capped by what the channel holds (zero when nothing is owed).
+    async fn claimable(&self, channel_id: B256, asset: Address, side: Side) -> Result<U256>;
 }
 
 /// The chain over JSON-RPC.
@@ -217,5 +227,49 @@ impl Chain for RpcChain {
             consensus_end: record.consensusEnd.to::<u64>(),
             now: head.header.timestamp,
         })
+    }
+
+    async fn disputed_state_hash(&self, channel_id: B256) -> Result<B256> {
+        self.manager
+            .stateHash(channel_id)
+            .call()
+            .await
+            .map_err(|e| Error::Chain(e.to_string()))
+    }
+
+    async fn lock_settled(&self, leaf: B256) -> Result<bool> {
+        self.manager
+            .lockSettled(leaf)
+            .call()
+            .await
+            .map_err(|e| Error::Chain(e.to_string()))
+    }
+
+    async fn claimable(&self, channel_id: B256, asset: Address, side: Side) -> Result<U256> {
+        let ledger = self
+            .manager
+            .ledger(channel_id, asset)
+            .call()
+            .await
+            .map_err(|e| Error::Chain(e.to_string()))?;
+        let held = self
+            .manager
+            .held(channel_id, asset)
+            .call()
+            .await
+            .map_err(|e| Error::Chain(e.to_string()))?;
+        let (deposit, exit) = match side {
+            Side::User => (ledger.depositUser, ledger.exitUser),
+            Side::Node => (ledger.depositNode, ledger.exitNode),
+        };
+        // deposit < 2^128 and |exit| < 2^127, so the sum is exact in i256 terms; done in U256 with the sign apart.
+        let deposit = U256::from(deposit);
+        let magnitude = U256::from(exit.unsigned_abs());
+        let owed = if exit < 0 {
+            deposit.saturating_sub(magnitude)
+        } else {
+            deposit + magnitude
+        };
+        Ok(owed.min(held))
     }
 }

@@ -124,7 +124,7 @@ pub struct Config {
     /// in the contract's registry.
     #[arg(long, env = "SPOKE_REVEAL_AFTER", default_value_t = 60)]
     pub reveal_after: u64,
-    /// Milliseconds between two passes of the background work (chain events, reveals, timeouts).
+    /// Milliseconds between two passes of the background work (chain events, disputes, reveals, timeouts).
     #[arg(long, env = "SPOKE_WATCH_INTERVAL_MS", default_value_t = 1000)]
     pub watch_interval_ms: u64,
     /// The operator's bearer token for the admin API (`/admin/…`) and `/metrics`, at least 16 characters; without

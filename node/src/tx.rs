@@ -367,6 +367,58 @@ impl TxSender {
         .await
     }
 
+    /// Concludes the dispute of the node's channel with `user` with the disputed state itself (the contract
+    /// compares its hash with the stored one).
+    pub async fn conclude(
+        &self,
+        user: Address,
+        state: &spoke_protocol::ChannelState,
+    ) -> Result<B256> {
+        let call = ChannelManager::concludeCall {
+            user,
+            node: self.address,
+            state: spoke_contracts::sol_state(state),
+        };
+        self.send(
+            self.call_tx(self.channel_manager, &call),
+            "conclusion of a dispute",
+        )
+        .await
+    }
+
+    /// Settles one lock of the final state of the node's channel with `user` at `epoch`; `proof` is the lock
+    /// leaf's Merkle proof against the state's locks root.
+    pub async fn settle_lock(
+        &self,
+        user: Address,
+        epoch: u64,
+        lock: &spoke_protocol::Lock,
+        proof: Vec<B256>,
+    ) -> Result<B256> {
+        let call = ChannelManager::settleLockCall {
+            user,
+            node: self.address,
+            epoch,
+            lock: spoke_contracts::sol_lock(lock),
+            proof,
+        };
+        self.send(self.call_tx(self.channel_manager, &call), "lock settlement")
+            .await
+    }
+
+    /// Pays the node what its concluded channel with `user` at `epoch` owes it in `asset`.
+    pub async fn claim(&self, user: Address, epoch: u64, asset: Address) -> Result<B256> {
+        let call = ChannelManager::claimCall {
+            user,
+            node: self.address,
+            epoch,
+            asset,
+            side: Side::Node as u8,
+        };
+        self.send(self.call_tx(self.channel_manager, &call), "payout claim")
+            .await
+    }
+
     /// Executes a co-signed withdrawal commitment of the node's channel with `user` at `epoch`.
     pub async fn withdraw(
         &self,

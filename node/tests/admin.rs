@@ -33,8 +33,9 @@ use tower::ServiceExt;
 
 const TOKEN: &str = "an-admin-token-of-the-operator-0123456789";
 
-const ENDPOINTS: [&str; 6] = [
+const ENDPOINTS: [&str; 7] = [
     "/admin/channels",
+    "/admin/disputes",
     "/admin/collateral",
     "/admin/wallet",
     "/admin/payments",

@@ -375,6 +375,57 @@ pub async fn payments(
     Ok(Json(payments.iter().map(Payment::record).collect()))
 }
 
+/// One transaction the node sent in a dispute of its own channel.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DisputeStep {
+    /// `answer:NONCE`, `reveal`, `conclude`, `settle:LOCK_ID` or `claim:ASSET`.
+    action: String,
+    tx_hash: B256,
+    status: &'static str,
+    sent_at: u64,
+}
+
+/// A channel whose dispute the node is following to its payouts.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdminDispute {
+    channel_id: B256,
+    user: Address,
+    epoch: u64,
+    transactions: Vec<DisputeStep>,
+}
+
+/// `GET /admin/disputes`: the node's channels in dispute that still have something to settle or claim, with the
+/// transactions sent for each so far. A finished dispute leaves the list (its steps are in the log).
+pub async fn disputes(
+    State(state): State<AppState>,
+    _admin: Admin,
+) -> Result<Json<Vec<AdminDispute>>, ApiError> {
+    let mut disputes = Vec::new();
+    for channel in state.store.channels_in_dispute().await? {
+        let transactions = state
+            .store
+            .dispute_txs(channel.channel_id)
+            .await?
+            .into_iter()
+            .map(|t| DisputeStep {
+                action: t.action.to_string(),
+                tx_hash: t.tx_hash,
+                status: t.status.as_str(),
+                sent_at: t.sent_at,
+            })
+            .collect();
+        disputes.push(AdminDispute {
+            channel_id: channel.channel_id,
+            user: channel.user,
+            epoch: channel.epoch,
+            transactions,
+        });
+    }
+    Ok(Json(disputes))
+}
+
 /// The counts `/admin/summary` and `/metrics` report.
 async fn snapshot(state: &AppState) -> Result<Snapshot, ApiError> {
     let mut payments = Vec::with_capacity(PAYMENT_STATUSES.len());

@@ -4,6 +4,7 @@ pub mod admin;
 mod auth;
 mod channel;
 pub mod collateral;
+pub mod dispute;
 mod error;
 pub mod exchange;
 mod links;
@@ -163,6 +164,7 @@ pub fn app(state: AppState) -> Result<Router> {
         .route("/admin/collateral", get(admin::collateral))
         .route("/admin/wallet", get(admin::wallet))
         .route("/admin/payments", get(admin::payments))
+        .route("/admin/disputes", get(admin::disputes))
         .route("/admin/summary", get(admin::summary))
         .route("/metrics", get(admin::metrics))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -1,12 +1,13 @@
 //! The node's background work: it reads the ChannelManager's events from a stored block cursor (a preimage in
 //! the registry settles every lock under its hashlock; a dispute freezes the channel), reveals preimages for
-//! payers who do not come back to countersign, and moves payments along whose time ran out.
+//! payers who do not come back to countersign, follows its channels' disputes to their payouts (`dispute`), and
+//! moves payments along whose time ran out.
 
 use std::time::Duration;
 
 use spoke_protocol::{check_forward, sha256};
 
-use super::{now, route, AppState};
+use super::{dispute, now, route, AppState};
 use crate::{
     chain::ChainEvent,
     store::{PaymentStatus, Write},
@@ -23,12 +24,16 @@ const BATCH: u32 = 200;
 /// Starts the background loop; it runs until the process ends.
 pub fn spawn(state: AppState) {
     tokio::spawn(async move {
+        let mut disputes = dispute::Memory::default();
         let mut ticker = tokio::time::interval(state.watch_interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
             if let Err(e) = watch_chain(&state).await {
                 tracing::warn!(error = %e, "reading the chain failed; retrying on the next tick");
+            }
+            if let Err(e) = dispute::follow_disputes(&state, &mut disputes).await {
+                tracing::warn!(error = %e, "following disputes failed; retrying on the next tick");
             }
             if let Err(e) = reveal_for_absent_payers(&state).await {
                 tracing::warn!(error = %e, "revealing preimages failed; retrying on the next tick");
@@ -87,65 +92,15 @@ async fn handle(state: &AppState, event: ChainEvent) -> Result<()> {
         }
         ChainEvent::Disputed { channel_id, nonce } => {
             if let Some(channel) = state.store.channel(channel_id).await? {
-                tracing::warn!(channel = %channel_id, nonce, "dispute seen: the channel is frozen");
+                tracing::warn!(channel = %channel.channel_id, nonce, "dispute seen: the channel is frozen");
+                // The dispute pass that follows in the same tick answers it if it is stale.
                 state.store.freeze(channel_id).await?;
-                answer_stale_dispute(state, &channel, nonce).await;
             }
         }
-        // The node answers when a dispute starts, with its newest state: a later response can only be newer than
-        // that answer, and a conclusion is final. The watchtower is what reads these.
+        // The dispute pass reads where a frozen channel stands from the chain itself.
         ChainEvent::Responded { .. } | ChainEvent::Concluded { .. } => {}
     }
     Ok(())
-}
-
-/// A dispute with an older state than the newest both sides signed is answered with the newer one at once, not at
-/// the deadline: the window is fixed, and an answer that comes too late cannot be made up for.
-async fn answer_stale_dispute(
-    state: &AppState,
-    channel: &crate::store::ChannelRecord,
-    disputed: u64,
-) {
-    let latest = match state.store.latest_double_signed(channel.channel_id).await {
-        Ok(Some(latest)) => latest,
-        Ok(None) => return,
-        Err(e) => {
-            tracing::error!(channel = %channel.channel_id, error = %e, "cannot read the channel to answer its dispute");
-            return;
-        }
-    };
-    let (Some(user_signature), Some(node_signature)) =
-        (latest.user_signature, latest.node_signature)
-    else {
-        return;
-    };
-    if latest.nonce <= disputed {
-        return;
-    }
-    match state
-        .tx
-        .respond(
-            channel.user,
-            &latest.state,
-            &user_signature,
-            &node_signature,
-        )
-        .await
-    {
-        Ok(tx) => tracing::warn!(
-            channel = %channel.channel_id,
-            disputed,
-            answered = latest.nonce,
-            %tx,
-            "a stale dispute was answered with the newer state"
-        ),
-        Err(e) => tracing::error!(
-            channel = %channel.channel_id,
-            disputed,
-            error = %e,
-            "answering a stale dispute failed"
-        ),
-    }
 }
 
 /// A payment whose payee was paid but whose payer has not countersigned the node's resolve: after

@@ -5,6 +5,7 @@
 //! consecutive nonces, answers a retried write with what it already holds, and refuses different content at a
 //! stored nonce, so a retry can never sign twice and a crash can never lose a signed state.
 
+pub mod disputes;
 mod sql;
 pub mod watched;
 
@@ -14,6 +15,7 @@ use spoke_protocol::{
     Address, ChannelState, EncryptedPreimage, Side, Signature, Update, B256, U256,
 };
 
+pub use disputes::{DisputeAction, DisputeTx, DisputeTxStatus};
 pub use sql::SqlStore;
 pub use watched::{Registered, WatchStatus, WatchedState, WatchtowerStore};
 
@@ -327,6 +329,18 @@ pub trait Store: Send + Sync {
 
     /// The newest state both parties signed.
     async fn latest_double_signed(&self, channel_id: B256) -> Result<Option<StoredUpdate>>;
+
+    /// Records a transaction sent in a dispute of one of the node's channels, or its new status (by hash).
+    async fn record_dispute_tx(&self, tx: &DisputeTx) -> Result<()>;
+
+    /// The transactions sent in a channel's dispute, oldest first.
+    async fn dispute_txs(&self, channel_id: B256) -> Result<Vec<DisputeTx>>;
+
+    /// Channels frozen by a dispute that the node has not finished following to its payouts.
+    async fn channels_in_dispute(&self) -> Result<Vec<ChannelRecord>>;
+
+    /// Marks a channel's dispute finished: nothing more to settle or claim for the node.
+    async fn finish_dispute(&self, channel_id: B256) -> Result<()>;
 
     /// Records a login nonce the node handed out, valid until `expires_at`.
     async fn issue_login_nonce(&self, nonce: &str, expires_at: u64) -> Result<()>;

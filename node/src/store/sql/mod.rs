@@ -60,6 +60,7 @@ impl SqlStore {
 
 #[macro_use]
 mod rows;
+mod disputes;
 mod watched;
 mod writes;
 
@@ -368,6 +369,22 @@ impl Store for SqlStore {
             Some(row) => row.try_get::<i64, _>("frozen")? != 0,
             None => false,
         })
+    }
+
+    async fn record_dispute_tx(&self, tx: &super::DisputeTx) -> Result<()> {
+        self.put_dispute_tx(tx).await
+    }
+
+    async fn dispute_txs(&self, channel_id: B256) -> Result<Vec<super::DisputeTx>> {
+        self.get_dispute_txs(channel_id).await
+    }
+
+    async fn channels_in_dispute(&self) -> Result<Vec<ChannelRecord>> {
+        self.get_channels_in_dispute().await
+    }
+
+    async fn finish_dispute(&self, channel_id: B256) -> Result<()> {
+        self.set_dispute_done(channel_id).await
     }
 
     async fn cursor(&self, name: &str) -> Result<Option<u64>> {
