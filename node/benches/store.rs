@@ -2,76 +2,47 @@
 //! `synchronous = FULL` (every commit reaches the disk), alone and with many channels committing at once. Run with
 //! `cargo bench -p spoke-node` (or `./scripts/bench --full`).
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::sync::Arc;
 
+use common::Channel;
 use criterion::{criterion_group, criterion_main, Criterion};
 use spoke_node::store::{ChannelRecord, SqlStore, Store, StoredUpdate};
-use spoke_protocol::{
-    apply, state_digest, Address, ChannelParams, ChannelState, Context, Side, Signer, Timing,
-    Update, B256, U256,
-};
+use spoke_protocol::{ChannelState, Side};
 
-const NOW: u64 = 1_700_000_000;
-
-/// One channel, and the next update to store in it, signed by both sides.
-struct Channel {
-    user: Signer,
-    node: Signer,
-    params: ChannelParams,
+/// A channel of the tests' fixtures, and its latest state.
+struct Bench {
+    channel: Channel,
     latest: ChannelState,
 }
 
-impl Channel {
-    fn new(index: u8) -> Channel {
-        let user = Signer::from_bytes(&B256::repeat_byte(index.max(1))).expect("user key");
-        let node = Signer::from_bytes(&B256::repeat_byte(0xee)).expect("node key");
-        let params = ChannelParams {
-            chain_id: 31337,
-            contract: Address::repeat_byte(0xcc),
-            user: user.address(),
-            node: node.address(),
-            epoch: 0,
-            allowed_assets: vec![],
-            timing: Timing::default(),
-            max_locks: 8,
-        };
-        let latest = ChannelState::initial(params.channel_id());
-        Channel {
-            user,
-            node,
-            params,
-            latest,
-        }
+impl Bench {
+    fn new(index: u8) -> Bench {
+        let channel = Channel::new(index, 0);
+        let latest = channel.initial();
+        Bench { channel, latest }
     }
 
     fn record(&self) -> ChannelRecord {
         ChannelRecord {
-            channel_id: self.params.channel_id(),
-            user: self.params.user,
+            channel_id: self.channel.id(),
+            user: self.channel.params.user,
             epoch: 0,
         }
     }
 
+    /// The next update, signed by both sides: one more unit of the user's deposit counted.
     fn next(&mut self) -> StoredUpdate {
-        let update = Update::CountDeposit {
-            asset: Address::ZERO,
-            side: Side::User,
-            amount: U256::from(1u64),
-        };
-        let ctx = Context {
-            now: NOW,
-            proposer: Side::User,
-            params: &self.params,
-        };
-        let state = apply(&self.latest, &update, &ctx).expect("a valid deposit");
-        let digest = state_digest(&self.params.domain(), &state);
+        let (update, state) = self.channel.deposit(&self.latest, 1);
         self.latest = state.clone();
         StoredUpdate {
             channel_id: state.channel_id,
             nonce: state.nonce,
             update: Some(update),
-            user_signature: Some(self.user.sign_digest(&digest).expect("sign")),
-            node_signature: Some(self.node.sign_digest(&digest).expect("sign")),
+            user_signature: Some(self.channel.sign(Side::User, &state)),
+            node_signature: Some(self.channel.sign(Side::Node, &state)),
             commitment_signatures: None,
             state,
         }
@@ -86,7 +57,7 @@ fn store_commit(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}", dir.path().join("bench.db").display());
     let store = Arc::new(runtime.block_on(SqlStore::connect(&url)).expect("connect"));
-    let mut channels: Vec<Channel> = (1..=32).map(Channel::new).collect();
+    let mut channels: Vec<Bench> = (1..=32).map(Bench::new).collect();
     runtime.block_on(async {
         for channel in &channels {
             store
@@ -106,7 +77,7 @@ fn store_commit(c: &mut Criterion) {
     });
     group.bench_function("32 updates, 32 channels at once (sqlite)", |b| {
         b.iter_batched(
-            || channels.iter_mut().map(Channel::next).collect::<Vec<_>>(),
+            || channels.iter_mut().map(Bench::next).collect::<Vec<_>>(),
             |updates| {
                 runtime.block_on(async {
                     let tasks: Vec<_> = updates

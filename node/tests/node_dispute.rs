@@ -25,8 +25,7 @@ use spoke_node::{
     },
 };
 use spoke_protocol::{
-    apply, sha256, state_digest, Address, ChannelParams, ChannelState, Context, Lock, Side, Signer,
-    Update, B256, U256,
+    sha256, state_digest, Address, ChannelState, Lock, Side, Signer, Update, B256, U256,
 };
 
 const USER: usize = 1;
@@ -43,36 +42,9 @@ fn dai(n: u64) -> U256 {
 }
 
 /// The channel of `USER` with the node, whose states are built and signed here and stored as the node would.
-struct Pair {
-    params: ChannelParams,
-    user: Signer,
-    node: Signer,
-}
+use common::Channel as Pair;
 
 impl Pair {
-    fn new(n: &Node) -> Pair {
-        let (user, _) = n.account(USER);
-        let (node, _) = n.account(0);
-        Pair {
-            params: n.state.params(user.address(), 0),
-            user,
-            node,
-        }
-    }
-
-    fn id(&self) -> B256 {
-        self.params.channel_id()
-    }
-
-    fn apply(&self, state: &ChannelState, update: &Update, proposer: Side) -> ChannelState {
-        let ctx = Context {
-            now: unix_now(),
-            proposer,
-            params: &self.params,
-        };
-        apply(state, update, &ctx).expect("a valid update")
-    }
-
     /// Stores the channel in the node with these updates, each signed by both, as the API would have.
     async fn store(&self, n: &Node, updates: &[(Update, Side)]) -> Vec<ChannelState> {
         let initial = ChannelState::initial(self.id());
@@ -89,7 +61,7 @@ impl Pair {
             .expect("open");
         let mut states = vec![initial];
         for (update, proposer) in updates {
-            let next = self.apply(states.last().expect("a state"), update, *proposer);
+            let next = self.apply_now(states.last().expect("a state"), update, *proposer);
             let digest = state_digest(&self.params.domain(), &next);
             n.store
                 .append(&StoredUpdate {
@@ -239,7 +211,7 @@ fn count(asset: Address, side: Side, amount: U256) -> (Update, Side) {
 #[tokio::test]
 async fn after_the_users_dispute_the_node_reveals_concludes_settles_its_locks_and_claims_once() {
     let n = Node::start(vec![]).await;
-    let pair = Pair::new(&n);
+    let pair = Pair::on_node(&n, USER);
     let asset = n.deployment.dai;
     both_deposit(&n, &pair, dai(10)).await;
 
@@ -533,7 +505,7 @@ async fn after_the_users_dispute_the_node_reveals_concludes_settles_its_locks_an
 #[tokio::test]
 async fn a_failed_answer_to_a_stale_dispute_is_sent_again_on_a_later_tick_and_only_once() {
     let n = Node::start(vec![]).await;
-    let pair = Pair::new(&n);
+    let pair = Pair::on_node(&n, USER);
     let asset = n.deployment.dai;
     both_deposit(&n, &pair, dai(10)).await;
     let states = pair

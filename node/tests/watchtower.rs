@@ -25,8 +25,8 @@ use spoke_node::{
     watchtower::{self, Watchtower},
 };
 use spoke_protocol::{
-    apply, sha256, state_digest, Address, ChannelParams, ChannelState, Context, Lock, Side,
-    SignedState, Signer, Update, B256, U256,
+    sha256, state_digest, Address, ChannelParams, ChannelState, Lock, Side, SignedState, Signer,
+    Update, B256, U256,
 };
 
 /// Anvil's account that pays the watchtower's gas: not a party to any channel here.
@@ -44,28 +44,10 @@ fn secret(n: &Node, index: usize) -> B256 {
 }
 
 /// The channel of anvil account `user` with the node (account 0), whose states are built and signed here.
-struct Pair {
-    params: ChannelParams,
-    user: Signer,
-    node: Signer,
-}
+use common::Channel as Pair;
 
 impl Pair {
-    fn new(n: &Node, user: usize) -> Pair {
-        let (user, _) = n.account(user);
-        let (node, _) = n.account(0);
-        Pair {
-            params: n.state.params(user.address(), 0),
-            user,
-            node,
-        }
-    }
-
-    fn channel_id(&self) -> B256 {
-        self.params.channel_id()
-    }
-
-    fn sign(&self, state: &ChannelState) -> SignedState {
+    fn signed(&self, state: &ChannelState) -> SignedState {
         let digest = state_digest(&self.params.domain(), state);
         SignedState {
             state: state.clone(),
@@ -74,21 +56,12 @@ impl Pair {
         }
     }
 
-    fn apply(&self, state: &ChannelState, update: Update, proposer: Side) -> ChannelState {
-        let ctx = Context {
-            now: unix_now(),
-            proposer,
-            params: &self.params,
-        };
-        apply(state, &update, &ctx).expect("a valid update")
-    }
-
     /// Nonce 1: the node's 10 ETH counted. Nonce 2: the node locks 4 ETH to the user. Nonce 3: the user resolves
     /// it (user 4, node 6). The node gains by disputing with nonce 1 or 2.
     fn states(&self) -> [SignedState; 3] {
-        let counted = self.apply(
-            &ChannelState::initial(self.channel_id()),
-            Update::CountDeposit {
+        let counted = self.apply_now(
+            &ChannelState::initial(self.id()),
+            &Update::CountDeposit {
                 asset: Address::ZERO,
                 side: Side::Node,
                 amount: eth(10),
@@ -104,19 +77,19 @@ impl Pair {
             hashlock: sha256(preimage),
             expiry: unix_now() + 3 * 3600,
         };
-        let locked = self.apply(&counted, Update::CreateLock { lock }, Side::Node);
-        let resolved = self.apply(
+        let locked = self.apply_now(&counted, &Update::CreateLock { lock }, Side::Node);
+        let resolved = self.apply_now(
             &locked,
-            Update::ResolveLock {
+            &Update::ResolveLock {
                 id: B256::repeat_byte(0x01),
                 preimage,
             },
             Side::User,
         );
         [
-            self.sign(&counted),
-            self.sign(&locked),
-            self.sign(&resolved),
+            self.signed(&counted),
+            self.signed(&locked),
+            self.signed(&resolved),
         ]
     }
 
@@ -171,7 +144,7 @@ async fn node_disputes(n: &Node, pair: &Pair, signed: &SignedState) {
 /// The nonce the channel's dispute holds on chain.
 async fn disputed_nonce(n: &Node, pair: &Pair) -> u64 {
     manager(n, BYSTANDER)
-        .channel(pair.channel_id())
+        .channel(pair.id())
         .call()
         .await
         .expect("channel")
@@ -286,7 +259,7 @@ impl Tower {
 #[tokio::test]
 async fn the_nodes_stale_dispute_is_answered_and_the_channel_concludes_at_the_users_state() {
     let n = Node::start(vec![]).await;
-    let pair = Pair::new(&n, 1);
+    let pair = Pair::on_node(&n, 1);
     node_deposit(&n, pair.params.user, eth(10)).await;
     let [counted, _, latest] = pair.states();
     let tower = Tower::start(&n).await;
@@ -296,7 +269,7 @@ async fn the_nodes_stale_dispute_is_answered_and_the_channel_concludes_at_the_us
     assert_eq!(
         (&body["channelId"], &body["nonce"], &body["change"]),
         (
-            &json!(format!("{:#x}", pair.channel_id())),
+            &json!(format!("{:#x}", pair.id())),
             &json!(3),
             &json!("added")
         )
@@ -305,7 +278,7 @@ async fn the_nodes_stale_dispute_is_answered_and_the_channel_concludes_at_the_us
     // The user is away; the node disputes with the nonce-1 state, which gives it all 10 ETH.
     node_disputes(&n, &pair, &counted).await;
     let answered = tower
-        .wait_for(pair.channel_id(), |s| {
+        .wait_for(pair.id(), |s| {
             s["status"] == "answered" && s["disputedNonce"] == json!(3)
         })
         .await;
@@ -339,7 +312,7 @@ async fn the_nodes_stale_dispute_is_answered_and_the_channel_concludes_at_the_us
         .expect("receipt");
     assert!(receipt.status(), "concluded with the nonce-3 state");
     tower
-        .wait_for(pair.channel_id(), |s| s["status"] == "concluded")
+        .wait_for(pair.id(), |s| s["status"] == "concluded")
         .await;
 
     // Each side gets what nonce 3 gives it: the user 4 ETH, the node 6.
@@ -376,7 +349,7 @@ async fn the_nodes_stale_dispute_is_answered_and_the_channel_concludes_at_the_us
 #[tokio::test]
 async fn a_dispute_that_began_before_the_state_was_registered_is_answered() {
     let n = Node::start(vec![]).await;
-    let pair = Pair::new(&n, 2);
+    let pair = Pair::on_node(&n, 2);
     node_deposit(&n, pair.params.user, eth(10)).await;
     let [_, locked, latest] = pair.states();
     node_disputes(&n, &pair, &locked).await;
@@ -388,7 +361,7 @@ async fn a_dispute_that_began_before_the_state_was_registered_is_answered() {
     assert_eq!(status, StatusCode::OK, "{body}");
     // Answered, and then the answer's own `Responded` event is read back.
     tower
-        .wait_for(pair.channel_id(), |s| {
+        .wait_for(pair.id(), |s| {
             s["status"] == "answered" && s["disputedNonce"] == json!(3)
         })
         .await;
@@ -399,7 +372,7 @@ async fn a_dispute_that_began_before_the_state_was_registered_is_answered() {
 #[tokio::test]
 async fn bad_states_are_refused_and_leave_the_watched_state_unchanged() {
     let n = Node::start(vec![]).await;
-    let pair = Pair::new(&n, 3);
+    let pair = Pair::on_node(&n, 3);
     let [counted, locked, latest] = pair.states();
     let tower = Tower::start(&n).await;
     let (status, body) = tower.register(pair.export(Some(&locked))).await;
@@ -466,9 +439,9 @@ async fn bad_states_are_refused_and_leave_the_watched_state_unchanged() {
     // Older than the watched state, and a different state at the same nonce.
     let (status, body) = tower.register(pair.export(Some(&counted))).await;
     refused(status, "STALE_NONCE", &body, "nonce 1 is not newer");
-    let other_lock = pair.apply(
+    let other_lock = pair.apply_now(
         &counted.state,
-        Update::CreateLock {
+        &Update::CreateLock {
             lock: Lock {
                 id: B256::repeat_byte(0x09),
                 asset: Address::ZERO,
@@ -481,7 +454,7 @@ async fn bad_states_are_refused_and_leave_the_watched_state_unchanged() {
         Side::Node,
     );
     let (status, body) = tower
-        .register(pair.export(Some(&pair.sign(&other_lock))))
+        .register(pair.export(Some(&pair.signed(&other_lock))))
         .await;
     refused(status, "CONFLICTING_STATE", &body, "nonce 2");
 
@@ -502,7 +475,7 @@ async fn bad_states_are_refused_and_leave_the_watched_state_unchanged() {
     );
     let stored = tower
         .store
-        .watched_state(pair.channel_id())
+        .watched_state(pair.id())
         .await
         .expect("read")
         .expect("watched");
@@ -522,8 +495,8 @@ async fn bad_states_are_refused_and_leave_the_watched_state_unchanged() {
 #[tokio::test]
 async fn disputes_at_or_above_the_watched_nonce_are_left_alone() {
     let n = Node::start(vec![]).await;
-    let at = Pair::new(&n, 4);
-    let above = Pair::new(&n, 6);
+    let at = Pair::on_node(&n, 4);
+    let above = Pair::on_node(&n, 6);
     let tower = Tower::paused(&n).await;
     let mut memory = watchtower::Memory::default();
     let mut disputed = Vec::new();
@@ -549,7 +522,7 @@ async fn disputes_at_or_above_the_watched_nonce_are_left_alone() {
         assert_eq!(pass, watchtower::Pass::default());
     }
     for pair in [&at, &above] {
-        let id = format!("{:#x}", pair.channel_id());
+        let id = format!("{:#x}", pair.id());
         let listed = tower.list().await;
         let seen = listed
             .iter()
@@ -659,7 +632,7 @@ async fn start_binary(n: &Node, dir: &std::path::Path, states: &[&std::path::Pat
 #[tokio::test]
 async fn the_binary_loads_state_files_at_start_and_the_same_state_twice_is_harmless() {
     let n = Node::start(vec![]).await;
-    let pair = Pair::new(&n, 8);
+    let pair = Pair::on_node(&n, 8);
     let [counted, _, latest] = pair.states();
     let dir = tempfile::tempdir().expect("temp dir");
     let newest = dir.path().join("alice-export.json");

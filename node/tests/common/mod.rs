@@ -149,6 +149,31 @@ impl Channel {
         Channel { user, node, params }
     }
 
+    /// The channel of anvil account `user` with the node (account 0) at epoch 0, on `n`'s deployment.
+    pub fn on_node(n: &Node, user: usize) -> Channel {
+        let (user, _) = n.account(user);
+        let (node, _) = n.account(0);
+        Channel {
+            params: n.state.params(user.address(), 0),
+            user,
+            node,
+        }
+    }
+
+    pub fn id(&self) -> B256 {
+        self.params.channel_id()
+    }
+
+    /// `update` proposed by `proposer` on `state`, at the wall clock's time.
+    pub fn apply_now(&self, state: &ChannelState, update: &Update, proposer: Side) -> ChannelState {
+        let ctx = Context {
+            now: unix_now(),
+            proposer,
+            params: &self.params,
+        };
+        apply(state, update, &ctx).expect("a valid update")
+    }
+
     pub fn initial(&self) -> ChannelState {
         ChannelState::initial(self.params.channel_id())
     }
