@@ -68,6 +68,7 @@ const SETUP_TIMEOUT: Duration = Duration::from_secs(60);
 struct Ready {
     /// Dropping it stops the chain.
     anvil: AnvilInstance,
+    node: server::Node,
     router: axum::Router,
     listener: tokio::net::TcpListener,
 }
@@ -91,6 +92,7 @@ pub async fn run(args: DevArgs, shutdown: impl Future<Output = ()> + Send + 'sta
     };
     let Ready {
         anvil,
+        node,
         router,
         listener,
     } = ready;
@@ -98,6 +100,8 @@ pub async fn run(args: DevArgs, shutdown: impl Future<Output = ()> + Send + 'sta
         let _ = stop_rx.wait_for(|stop| *stop).await;
     })
     .await;
+    // The watcher first: with the chain gone it would only log failed reads.
+    node.stop();
     eprintln!("spoke-node dev: stopping the chain");
     drop(anvil);
     served
@@ -168,8 +172,8 @@ async fn setup(args: &DevArgs) -> Result<Ready> {
         &data_dir,
         &args.cors_origins,
     )?;
-    let state = server::build_state(&config).await?;
-    let mut router = app(state)?;
+    let node = server::start(&config).await?;
+    let mut router = app(node.state.clone())?;
     let card = args.www_dir.is_dir().then(|| format!("http://{listen}/"));
     if card.is_some() {
         router = server::with_static_files(router, &args.www_dir);
@@ -189,6 +193,7 @@ async fn setup(args: &DevArgs) -> Result<Ready> {
     });
     Ok(Ready {
         anvil,
+        node,
         router,
         listener,
     })

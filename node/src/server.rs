@@ -19,8 +19,32 @@ use crate::{
     Error, Result,
 };
 
-/// Everything the API needs, connected: the store (migrated), the chain, the node's key.
-pub async fn build_state(config: &Config) -> Result<AppState> {
+/// A node at work: the API's state, and the task that watches the chain and follows disputes with it.
+pub struct Node {
+    pub state: AppState,
+    /// Runs until aborted: nothing ends it on its own, so a node taken down in-process (tests, `dev`) must
+    /// stop it, or it goes on answering disputes and settling locks as if the node were still up.
+    pub watcher: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("address", &self.state.node)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Node {
+    /// Stops the chain watcher; the API's routes stop with their server.
+    pub fn stop(&self) {
+        self.watcher.abort();
+    }
+}
+
+/// Everything the API needs, connected: the store (migrated), the chain, the node's key; with the chain
+/// watcher started.
+pub async fn start(config: &Config) -> Result<Node> {
     let node = config.node_signer()?;
     let store = SqlStore::connect(&config.database_url).await?;
     let provider = alloy::providers::ProviderBuilder::new()
@@ -61,8 +85,8 @@ pub async fn build_state(config: &Config) -> Result<AppState> {
     };
     // Collateral deposits cut off by the last stop are waited for, or judged by the chain.
     crate::api::collateral::resume(&state).await?;
-    crate::api::watch::spawn(state.clone());
-    Ok(state)
+    let watcher = crate::api::watch::spawn(state.clone());
+    Ok(Node { state, watcher })
 }
 
 /// Serves the API on `config.listen` until `shutdown` completes.
@@ -70,9 +94,9 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    let state = build_state(&config).await?;
-    let node = state.node;
-    let mut router = app(state)?;
+    let node = start(&config).await?;
+    let address = node.state.node;
+    let mut router = app(node.state.clone())?;
     if let Some(www) = &config.www_dir {
         if !www.is_dir() {
             return Err(Error::Config(format!(
@@ -83,8 +107,10 @@ pub async fn run(
         router = with_static_files(router, www);
     }
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
-    tracing::info!(address = %listener.local_addr()?, node = %node, "spoke-node listening");
-    serve_with(router, listener, shutdown).await
+    tracing::info!(address = %listener.local_addr()?, node = %address, "spoke-node listening");
+    let served = serve_with(router, listener, shutdown).await;
+    node.stop();
+    served
 }
 
 /// The policy of the static pages: scripts and WebAssembly from the node's own origin only, no plugins, no

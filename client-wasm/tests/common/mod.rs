@@ -25,11 +25,12 @@ pub struct System {
     pub node_url: String,
     pub dir: tempfile::TempDir,
     server: tokio::task::JoinHandle<()>,
+    node: server::Node,
 }
 
 impl Drop for System {
     fn drop(&mut self) {
-        self.server.abort();
+        self.stop_node();
     }
 }
 
@@ -111,8 +112,8 @@ impl System {
             .chain(extra(&deployment)),
         )
         .expect("config");
-        let state = server::build_state(&config).await.expect("node");
-        let router = app(state).expect("router");
+        let node = server::start(&config).await.expect("node");
+        let router = app(node.state.clone()).expect("router");
         let server = tokio::spawn(async move {
             axum::serve(listener, router).await.expect("serve");
         });
@@ -122,6 +123,7 @@ impl System {
             node_url: format!("http://{address}"),
             dir,
             server,
+            node,
         }
     }
 
@@ -141,6 +143,7 @@ impl System {
     /// Takes the node offline: its HTTP server, WebSocket and chain watcher stop answering.
     pub fn stop_node(&self) {
         self.server.abort();
+        self.node.stop();
     }
 
     /// Moves the chain's clock `seconds` forward and mines a block at the new time.

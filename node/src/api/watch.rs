@@ -22,7 +22,7 @@ const SPAN: u64 = 2_000;
 const BATCH: u32 = 200;
 
 /// Starts the background loop; it runs until the process ends.
-pub fn spawn(state: AppState) {
+pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut disputes = dispute::Memory::default();
         let mut ticker = tokio::time::interval(state.watch_interval);
@@ -42,7 +42,7 @@ pub fn spawn(state: AppState) {
                 tracing::warn!(error = %e, "moving timed-out payments failed");
             }
         }
-    });
+    })
 }
 
 /// Reads the events since the cursor, up to the chain's head: a reveal counts the moment it is mined, and so
