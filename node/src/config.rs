@@ -142,6 +142,10 @@ pub struct Config {
     /// A folder of static files (the card) to serve at `/`, behind the API's routes.
     #[arg(long, env = "SPOKE_WWW_DIR")]
     pub www_dir: Option<PathBuf>,
+    /// Serve `POST /rpc`: the chain's JSON-RPC (`--rpc-url`) for pages that may only fetch the node's origin,
+    /// limited to the read methods a wallet needs and `eth_sendRawTransaction`.
+    #[arg(long, env = "SPOKE_RPC_PROXY")]
+    pub rpc_proxy: bool,
 }
 
 impl Config {

@@ -4,6 +4,8 @@
 //!
 //! Everything here is for a throwaway local chain: the printed keys are anvil's public test keys.
 
+mod faucet;
+
 use std::{
     future::Future,
     io::{BufRead, BufReader, Write},
@@ -25,7 +27,7 @@ use serde_json::json;
 use spoke_contracts::{anvil_binary, bindings::DevDai, deploy, http_provider, Deployment};
 use spoke_protocol::{Address, B256, U256};
 
-use crate::{api::app, config::Config, server, tx::TxSender, Error, Result};
+use crate::{config::Config, server, tx::TxSender, Error, Result};
 
 /// What `spoke-node dev` takes.
 #[derive(Debug, Clone, clap::Args)]
@@ -138,14 +140,16 @@ async fn setup(args: &DevArgs) -> Result<Ready> {
     let rpc_url = anvil.endpoint();
     let chain_id = anvil.chain_id();
     let keys = anvil.keys();
-    if keys.len() <= usize::from(args.accounts) {
+    // The node's, the development accounts, the faucet's.
+    let wanted = usize::from(args.accounts) + 2;
+    if keys.len() < wanted {
         return Err(Error::Config(format!(
-            "anvil made {} accounts, {} were asked for",
+            "anvil made {} accounts, {wanted} were asked for",
             keys.len(),
-            args.accounts + 1
         )));
     }
     let node_secret = B256::from_slice(&keys[0].to_bytes());
+    let funder_secret = B256::from_slice(&keys[wanted - 1].to_bytes());
 
     let deployer = http_provider(&rpc_url, PrivateKeySigner::from(keys[0].clone()))
         .map_err(|e| Error::Chain(e.to_string()))?;
@@ -161,7 +165,19 @@ async fn setup(args: &DevArgs) -> Result<Ready> {
         .take(usize::from(args.accounts))
         .map(|(key, address)| (*address, hex::encode_prefixed(key.to_bytes())))
         .collect();
-    mint_dai(&sender, deployment.dai, &accounts).await?;
+    let receivers = std::iter::once((sender.address(), dai(NODE_DAI)))
+        .chain(accounts.iter().map(|(a, _)| (*a, dai(ACCOUNT_DAI))));
+    mint_dai(&sender, deployment.dai, receivers).await?;
+    let faucet = faucet::Faucet::new(
+        TxSender::new(
+            &rpc_url,
+            funder_secret,
+            chain_id,
+            deployment.channel_manager,
+        )?,
+        deployment.dai,
+    );
+    let funder = faucet.funder();
 
     let config = node_config(
         &node_secret,
@@ -173,7 +189,7 @@ async fn setup(args: &DevArgs) -> Result<Ready> {
         &args.cors_origins,
     )?;
     let node = server::start(&config).await?;
-    let mut router = app(node.state.clone())?;
+    let mut router = server::router(&config, node.state.clone(), faucet.router())?;
     let card = args.www_dir.is_dir().then(|| format!("http://{listen}/"));
     if card.is_some() {
         router = server::with_static_files(router, &args.www_dir);
@@ -190,6 +206,7 @@ async fn setup(args: &DevArgs) -> Result<Ready> {
         www_dir: &args.www_dir,
         data_dir: &data_dir,
         accounts: &accounts,
+        funder,
     });
     Ok(Ready {
         anvil,
@@ -207,7 +224,7 @@ fn start_anvil(args: &DevArgs, data_dir: &Path) -> Result<AnvilInstance> {
         // Mined at once when a transaction arrives, and a block every second besides, so deposits reach the
         // node's confirmation depth without more transactions.
         .args(["--block-time", "1", "--mixed-mining"])
-        .args(["--accounts", &(u32::from(args.accounts) + 1).to_string()])
+        .args(["--accounts", &(u32::from(args.accounts) + 2).to_string()])
         .keep_stdout()
         .try_spawn()
         .map_err(|e| {
@@ -231,11 +248,14 @@ fn start_anvil(args: &DevArgs, data_dir: &Path) -> Result<AnvilInstance> {
     Ok(anvil)
 }
 
-/// Test Dai for the node's collateral and for each development account, all sent before any is awaited.
-async fn mint_dai(sender: &TxSender, token: Address, accounts: &[(Address, String)]) -> Result<()> {
-    let mut hashes = Vec::with_capacity(accounts.len() + 1);
-    let receivers = std::iter::once((sender.address(), dai(NODE_DAI)))
-        .chain(accounts.iter().map(|(a, _)| (*a, dai(ACCOUNT_DAI))));
+/// Test Dai for each receiver (the node's collateral, the development accounts, a faucet's caller), all sent
+/// before any is awaited; the hashes once all are mined.
+async fn mint_dai(
+    sender: &TxSender,
+    token: Address,
+    receivers: impl IntoIterator<Item = (Address, U256)>,
+) -> Result<Vec<B256>> {
+    let mut hashes = Vec::new();
     for (to, amount) in receivers {
         let call = DevDai::mintCall { to, amount };
         let tx = TransactionRequest::default()
@@ -243,10 +263,10 @@ async fn mint_dai(sender: &TxSender, token: Address, accounts: &[(Address, Strin
             .with_input(call.abi_encode());
         hashes.push(sender.send(tx, "mint test Dai").await?);
     }
-    for hash in hashes {
-        sender.wait(hash, 1, SETUP_TIMEOUT).await?;
+    for hash in &hashes {
+        sender.wait(*hash, 1, SETUP_TIMEOUT).await?;
     }
-    Ok(())
+    Ok(hashes)
 }
 
 /// The node's configuration. It goes through the same flag parser as `spoke-node serve`, so every option this
@@ -282,6 +302,8 @@ fn node_config(
                 .collect::<String>()
         ),
         "--confirmations=1".to_string(),
+        // The card's policy lets it fetch only the node's origin: its chain reads go through the node.
+        "--rpc-proxy".to_string(),
     ];
     Config::try_parse_from(args).map_err(|e| Error::Config(format!("dev configuration: {e}")))
 }
@@ -311,6 +333,7 @@ struct Printed<'a> {
     www_dir: &'a Path,
     data_dir: &'a Path,
     accounts: &'a [(Address, String)],
+    funder: Address,
 }
 
 fn print_ready(p: &Printed<'_>) {
@@ -327,6 +350,18 @@ fn print_ready(p: &Printed<'_>) {
     out.push_str(&format!(
         "  chain           {} (chain id {}, anvil, a block every second)\n",
         p.rpc_url, p.chain_id
+    ));
+    out.push_str(&format!(
+        "  chain proxy     {}/rpc (the chain's JSON-RPC for the card: reads and eth_sendRawTransaction)\n",
+        p.node_url
+    ));
+    out.push_str(&format!(
+        "  faucet          POST {}/dev/faucet {{\"address\":\"0x…\"}}: 1 ETH and {} DAI from {},\n\
+         \x20                 once per address every {} s\n",
+        p.node_url,
+        faucet::FAUCET_DAI,
+        p.funder,
+        faucet::COOL_DOWN.as_secs()
     ));
     out.push_str(&format!(
         "  ChannelManager  {} (challenge window {} s)\n",
@@ -369,6 +404,9 @@ fn print_ready(p: &Printed<'_>) {
         "node": p.node.to_string(),
         "challengeWindow": p.challenge_window,
         "accounts": accounts,
+        "rpcProxyUrl": format!("{}/rpc", p.node_url),
+        "faucetUrl": format!("{}/dev/faucet", p.node_url),
+        "faucetFunder": p.funder.to_string(),
     });
     out.push_str(&format!("SPOKE_DEV {line}\n"));
     let mut stdout = std::io::stdout().lock();

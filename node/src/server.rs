@@ -11,7 +11,7 @@ use axum::{
 use tower_http::{services::ServeDir, set_header::SetResponseHeader};
 
 use crate::{
-    api::{app, AppState},
+    api::{app_with, rpc_proxy::RpcProxy, AppState},
     chain::RpcChain,
     config::Config,
     store::SqlStore,
@@ -96,7 +96,7 @@ pub async fn run(
 ) -> Result<()> {
     let node = start(&config).await?;
     let address = node.state.node;
-    let mut router = app(node.state.clone())?;
+    let mut router = router(&config, node.state.clone(), Router::new())?;
     if let Some(www) = &config.www_dir {
         if !www.is_dir() {
             return Err(Error::Config(format!(
@@ -111,6 +111,17 @@ pub async fn run(
     let served = serve_with(router, listener, shutdown).await;
     node.stop();
     served
+}
+
+/// The API's router for `config`: every route of [`app`](crate::api::app), `POST /rpc` when `--rpc-proxy` is
+/// on, and `extra` (`spoke-node dev`'s faucet), all behind the same layers.
+pub fn router(config: &Config, state: AppState, extra: Router) -> Result<Router> {
+    let extra = if config.rpc_proxy {
+        extra.merge(RpcProxy::new(&config.rpc_url)?.router())
+    } else {
+        extra
+    };
+    app_with(state, extra)
 }
 
 /// The policy of the static pages: scripts and WebAssembly from the node's own origin only, no plugins, no

@@ -1,15 +1,20 @@
 //! `spoke-node dev` as a user runs it: a child process on free ports, its ready line, the API and the card over
-//! HTTP, test Dai on chain, and nothing left running after SIGTERM.
+//! HTTP, test Dai on chain, the faucet and the RPC proxy, and nothing left running after SIGTERM.
 
 use std::{
     io::{BufRead, BufReader, Read, Write},
     net::{TcpListener, TcpStream},
+    path::Path,
     process::{Child, Command, Stdio},
     sync::mpsc,
     time::{Duration, Instant},
 };
 
-use alloy::signers::local::PrivateKeySigner;
+use alloy::{
+    providers::{Provider, ProviderBuilder},
+    signers::local::PrivateKeySigner,
+    transports::http::reqwest,
+};
 use serde_json::Value;
 use spoke_contracts::{bindings::DevDai, http_provider};
 use spoke_protocol::{Address, U256};
@@ -99,22 +104,17 @@ fn get(port: u16, path: &str) -> Response {
     }
 }
 
-#[tokio::test]
-async fn dev_serves_the_node_and_chain_and_stops_both() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let www = dir.path().join("www");
-    std::fs::create_dir(&www).expect("www");
-    std::fs::write(www.join("index.html"), "<!doctype html><title>card</title>").expect("index");
-    let (port, chain_port) = (free_port(), free_port());
-
+/// `spoke-node dev` on `port` and `chain_port` with its data under `dir`, up to its ready line: the child, the
+/// line's JSON and everything it printed.
+fn start_dev(port: u16, chain_port: u16, dir: &Path, www: &Path) -> (Dev, Value, String) {
     let child = Command::new(env!("CARGO_BIN_EXE_spoke-node"))
         .args(["dev", "--accounts", "2", "--challenge-window", "600"])
         .args(["--port", &port.to_string()])
         .args(["--chain-port", &chain_port.to_string()])
         .arg("--data-dir")
-        .arg(dir.path().join("data"))
+        .arg(dir.join("data"))
         .arg("--www-dir")
-        .arg(&www)
+        .arg(www)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -144,6 +144,17 @@ async fn dev_serves_the_node_and_chain_and_stops_both() {
             break serde_json::from_str(json).expect("the ready line is JSON");
         }
     };
+    (dev, ready, printed)
+}
+
+#[tokio::test]
+async fn dev_serves_the_node_and_chain_and_stops_both() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let www = dir.path().join("www");
+    std::fs::create_dir(&www).expect("www");
+    std::fs::write(www.join("index.html"), "<!doctype html><title>card</title>").expect("index");
+    let (port, chain_port) = (free_port(), free_port());
+    let (mut dev, ready, printed) = start_dev(port, chain_port, dir.path(), &www);
     assert!(
         !printed.to_ascii_lowercase().contains(NODE_KEY),
         "the node's key was printed"
@@ -228,6 +239,187 @@ async fn dev_serves_the_node_and_chain_and_stops_both() {
     assert!(status.success(), "{status}");
     assert!(port_is_free(chain_port), "anvil is gone");
     assert!(port_is_free(port), "the node is gone");
+}
+
+/// A JSON POST to the node; the status, the `Retry-After` header and the body as JSON.
+async fn post_json(url: &str, body: &str) -> (u16, Option<String>, Value) {
+    let response = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("the node answers");
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let text = response.text().await.expect("body");
+    let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"));
+    (status, retry_after, body)
+}
+
+#[tokio::test]
+async fn dev_faucet_funds_a_fresh_address_once_per_cool_down_and_serves_the_rpc_proxy() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (port, chain_port) = (free_port(), free_port());
+    let (mut dev, ready, printed) =
+        start_dev(port, chain_port, dir.path(), &dir.path().join("no-www"));
+    let node = format!("http://127.0.0.1:{port}");
+    assert_eq!(ready["faucetUrl"], format!("{node}/dev/faucet"));
+    assert_eq!(ready["rpcProxyUrl"], format!("{node}/rpc"));
+    assert!(printed.contains(&format!("{node}/dev/faucet")), "{printed}");
+    assert!(printed.contains(&format!("{node}/rpc")), "{printed}");
+    let funder: Address = ready["faucetFunder"]
+        .as_str()
+        .expect("funder")
+        .parse()
+        .expect("an address");
+    let printed_accounts: Vec<&str> = ready["accounts"]
+        .as_array()
+        .expect("accounts")
+        .iter()
+        .filter_map(|a| a["address"].as_str())
+        .collect();
+    assert!(
+        !printed_accounts.contains(&funder.to_string().as_str()),
+        "the funder is an account of its own"
+    );
+    assert_ne!(ready["node"], funder.to_string());
+
+    let chain = ProviderBuilder::new().connect_http(
+        ready["rpcUrl"]
+            .as_str()
+            .expect("rpc url")
+            .parse()
+            .expect("url"),
+    );
+    let dai_token: Address = ready["dai"]
+        .as_str()
+        .expect("dai")
+        .parse()
+        .expect("address");
+    let dai = DevDai::new(dai_token, &chain);
+    let wallet = PrivateKeySigner::random().address();
+    let funder_nonce = chain.get_transaction_count(funder).await.expect("nonce");
+
+    // The proxy is on in dev: it answers reads and refuses the chain's test methods.
+    let rpc = format!("{node}/rpc");
+    let (status, _, answer) = post_json(
+        &rpc,
+        r#"{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}"#,
+    )
+    .await;
+    assert_eq!(
+        (status, &answer["result"]),
+        (200, &Value::from("0x7a69")),
+        "{answer}"
+    );
+    let set_balance = format!(
+        r#"{{"jsonrpc":"2.0","id":2,"method":"anvil_setBalance","params":["{wallet}","0x1"]}}"#
+    );
+    let (status, _, answer) = post_json(&rpc, &set_balance).await;
+    assert_eq!(status, 200);
+    assert_eq!(answer["error"]["code"], -32601, "{answer}");
+
+    // Bad addresses: 400 in the API's error shape, and nothing sent.
+    let faucet = format!("{node}/dev/faucet");
+    let checksummed = wallet.to_checksum(None);
+    let miscased: String = {
+        // One letter's case flipped: still hex, but no longer the checksum.
+        let mut chars: Vec<char> = checksummed.chars().collect();
+        let i = (2..chars.len())
+            .find(|&i| chars[i].is_ascii_alphabetic())
+            .expect("a letter");
+        chars[i] = if chars[i].is_ascii_uppercase() {
+            chars[i].to_ascii_lowercase()
+        } else {
+            chars[i].to_ascii_uppercase()
+        };
+        chars.into_iter().collect()
+    };
+    for body in [
+        r#"{"address":"0x1234"}"#.to_string(),
+        r#"{"address":"not an address"}"#.to_string(),
+        format!(r#"{{"address":"{miscased}"}}"#),
+        format!(r#"{{"address":"{checksummed}","amount":"1000"}}"#),
+        r#"{}"#.to_string(),
+    ] {
+        let (status, _, answer) = post_json(&faucet, &body).await;
+        assert_eq!(status, 400, "{body} → {answer}");
+        assert_eq!(answer["code"], "BAD_REQUEST", "{answer}");
+        assert!(
+            answer["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{answer}"
+        );
+    }
+    assert_eq!(
+        chain.get_transaction_count(funder).await.expect("nonce"),
+        funder_nonce,
+        "a bad request sent nothing"
+    );
+    assert!(chain.get_balance(wallet).await.expect("balance").is_zero());
+
+    // A fresh address gets ETH and Dai, on chain, once both are mined.
+    let one_eth = U256::from(10u64).pow(U256::from(18u64));
+    let hundred_dai = U256::from(100u64) * one_eth;
+    let (status, _, answer) = post_json(
+        &faucet,
+        &format!(r#"{{"address":"{}"}}"#, wallet.to_string().to_lowercase()),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["address"], checksummed);
+    assert_eq!(answer["eth"], one_eth.to_string());
+    assert_eq!(answer["dai"], hundred_dai.to_string());
+    let txs = answer["txs"].as_array().expect("txs");
+    assert_eq!(txs.len(), 2, "{answer}");
+    for tx in txs {
+        let hash = tx.as_str().expect("hash").parse().expect("a hash");
+        let receipt = chain
+            .get_transaction_receipt(hash)
+            .await
+            .expect("receipt read")
+            .expect("mined before the answer");
+        assert!(receipt.status(), "{hash} succeeded");
+        assert_eq!(receipt.from, funder);
+    }
+    assert_eq!(chain.get_balance(wallet).await.expect("balance"), one_eth);
+    assert_eq!(
+        dai.balanceOf(wallet).call().await.expect("dai"),
+        hundred_dai
+    );
+    assert_eq!(
+        chain.get_transaction_count(funder).await.expect("nonce"),
+        funder_nonce + 2
+    );
+
+    // Again at once, however the address is spelled: 429, nothing sent.
+    for spelling in [checksummed.clone(), wallet.to_string().to_lowercase()] {
+        let (status, retry_after, answer) =
+            post_json(&faucet, &format!(r#"{{"address":"{spelling}"}}"#)).await;
+        assert_eq!(status, 429, "{answer}");
+        assert_eq!(answer["code"], "TOO_MANY_REQUESTS", "{answer}");
+        let retry_after: u64 = retry_after.expect("Retry-After").parse().expect("seconds");
+        assert!((1..=10).contains(&retry_after), "{retry_after}");
+    }
+    assert_eq!(chain.get_balance(wallet).await.expect("balance"), one_eth);
+    assert_eq!(
+        dai.balanceOf(wallet).call().await.expect("dai"),
+        hundred_dai
+    );
+    assert_eq!(
+        chain.get_transaction_count(funder).await.expect("nonce"),
+        funder_nonce + 2
+    );
+
+    dev.terminate();
+    let status = dev
+        .wait(Duration::from_secs(30))
+        .expect("spoke-node dev stops on SIGTERM");
+    assert!(status.success(), "{status}");
 }
 
 #[test]

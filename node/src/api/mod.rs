@@ -10,6 +10,7 @@ pub mod exchange;
 mod links;
 mod payments;
 mod route;
+pub mod rpc_proxy;
 pub mod watch;
 mod ws;
 
@@ -136,7 +137,14 @@ pub(crate) async fn channel_of(state: &AppState, user: Address) -> Result<Channe
 
 /// The router with every route and layer.
 pub fn app(state: AppState) -> Result<Router> {
+    app_with(state, Router::new())
+}
+
+/// [`app`] with `extra` routes (the RPC proxy, `dev`'s faucet) merged in before the layers, so that they are
+/// held to the same CORS allowlist and counted in the same metrics as every other route.
+pub fn app_with(state: AppState, extra: Router) -> Result<Router> {
     let cors = cors(&state.cors_origins)?;
+    let metrics = state.metrics.clone();
     let router = Router::new()
         .route("/health", get(health))
         .route("/config", get(config))
@@ -167,12 +175,13 @@ pub fn app(state: AppState) -> Result<Router> {
         .route("/admin/disputes", get(admin::disputes))
         .route("/admin/summary", get(admin::summary))
         .route("/metrics", get(admin::metrics))
+        .with_state(state)
+        .merge(extra)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn_with_state(
-            state.metrics.clone(),
+            metrics,
             crate::metrics::track,
-        ))
-        .with_state(state);
+        ));
     Ok(match cors {
         Some(layer) => router.layer(layer),
         None => router,
