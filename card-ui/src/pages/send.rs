@@ -1,0 +1,136 @@
+//! Send: to an address or a pasted request link, directly or as a link anyone can redeem.
+
+use alloy_primitives::Address;
+use yew::prelude::*;
+
+use super::{bind, bind_check, problem};
+use crate::{amount, app::use_ctx, route::Route, service::Service};
+
+#[derive(Properties, PartialEq)]
+pub struct SendProps {
+    pub to: String,
+    pub amount: String,
+}
+
+/// The recipient and amount in what was typed or pasted: an address, or a request link (`…/send?to=…&amount=…`).
+fn read_recipient(text: &str) -> (String, Option<String>) {
+    let text = text.trim();
+    if let Some((_, query)) = text.split_once("/send?") {
+        if let Route::Send { to, amount } = Route::parse("/send", query) {
+            return (to, Some(amount).filter(|a| !a.is_empty()));
+        }
+    }
+    (text.to_string(), None)
+}
+
+#[function_component(Send)]
+pub fn send(props: &SendProps) -> Html {
+    let ctx = use_ctx();
+    let card = &ctx.card;
+    let to = use_state(|| props.to.clone());
+    let typed_amount = use_state(|| props.amount.clone());
+    let as_link = use_state(|| false);
+    let on_recipient = {
+        let to = to.clone();
+        let typed_amount = typed_amount.clone();
+        Callback::from(move |e: InputEvent| {
+            let text = e
+                .target_unchecked_into::<web_sys::HtmlInputElement>()
+                .value();
+            let (recipient, amount) = read_recipient(&text);
+            to.set(recipient);
+            if let Some(amount) = amount {
+                typed_amount.set(amount);
+            }
+        })
+    };
+    let balance = card.dai_balance();
+    let recipient: Result<Address, String> = if *as_link {
+        Ok(Address::ZERO)
+    } else if to.trim().is_empty() {
+        Err("Enter the recipient's address or paste their request link.".into())
+    } else {
+        to.trim()
+            .parse::<Address>()
+            .map_err(|_| {
+                format!(
+                    "\"{}\" is not an address (0x and 40 hex digits).",
+                    to.trim()
+                )
+            })
+            .and_then(|a| {
+                if Some(a) == card.address {
+                    Err("That is this card's own address.".into())
+                } else {
+                    Ok(a)
+                }
+            })
+    };
+    let amount = amount::parse(&typed_amount).and_then(|a| {
+        if a > balance {
+            Err(format!(
+                "The card holds {} Dai.",
+                amount::format(balance, 4)
+            ))
+        } else {
+            Ok(a)
+        }
+    });
+    let why_not = recipient.clone().err().or_else(|| amount.clone().err());
+    let send = {
+        let service = ctx.service.clone();
+        let as_link = *as_link;
+        let typed_amount = typed_amount.clone();
+        let ready = recipient.clone().ok().zip(amount.clone().ok());
+        Callback::from(move |_| {
+            let Some((to, amount)) = ready else {
+                return;
+            };
+            if as_link {
+                Service::send_link(&service, amount);
+            } else {
+                Service::send(&service, to, amount);
+            }
+            typed_amount.set(String::new());
+        })
+    };
+    html! {
+        <section class="page send">
+            <h1>{ "Send" }</h1>
+            <label class="check">
+                <input id="send-as-link" type="checkbox" checked={*as_link} onchange={bind_check(&as_link)} />
+                { "Make a link instead: anyone who opens it gets the Dai" }
+            </label>
+            if !*as_link {
+                <label>{ "To (an address, or a request link)" }
+                    <input id="send-to" placeholder="0x…" value={(*to).clone()} oninput={on_recipient} />
+                </label>
+            }
+            <label>{ format!("Amount (Dai; the card holds {})", amount::format(balance, 4)) }
+                <input id="send-amount" inputmode="decimal" value={(*typed_amount).clone()} oninput={bind(&typed_amount)} />
+            </label>
+            { problem(why_not.clone()) }
+            <button id="send" disabled={why_not.is_some()} onclick={send}>
+                { if *as_link { "Make the link" } else { "Send" } }
+            </button>
+        </section>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pasted_request_link_gives_recipient_and_amount() {
+        assert_eq!(
+            read_recipient(" http://127.0.0.1:8080/send?to=0xab&amount=2.5 "),
+            ("0xab".to_string(), Some("2.5".to_string()))
+        );
+        assert_eq!(read_recipient("0xab"), ("0xab".to_string(), None));
+        assert_eq!(
+            read_recipient("http://x/send?to=0xab"),
+            ("0xab".to_string(), None)
+        );
+    }
+}
