@@ -34,6 +34,17 @@ pub fn parse(text: &str) -> Result<U256, String> {
     Ok(amount)
 }
 
+/// [`parse`], refused above `balance` (what the card holds) with the balance in the sentence.
+pub fn parse_at_most(text: &str, balance: U256) -> Result<U256, String> {
+    parse(text).and_then(|a| {
+        if a > balance {
+            Err(format!("The card holds {} Dai.", format(balance, 4)))
+        } else {
+            Ok(a)
+        }
+    })
+}
+
 /// `amount` in whole units with at most `decimals` decimals, rounded down, trailing zeros dropped: `12.5`, `0.0001`.
 /// A non-zero amount too small to show reads `< 0.0001`, never `0`.
 pub fn format(amount: U256, decimals: usize) -> String {
@@ -95,6 +106,11 @@ mod tests {
             assert!(parse(bad).is_err(), "{bad:?} was accepted");
         }
         assert!(parse(&"9".repeat(80)).is_err());
+        assert_eq!(
+            parse_at_most("2", U256::from(2 * DAI)),
+            Ok(U256::from(2 * DAI))
+        );
+        assert!(parse_at_most("2.000000000000000001", U256::from(2 * DAI)).is_err());
     }
 
     #[test]

@@ -24,12 +24,10 @@ use axum::{
 };
 use clap::Parser;
 use common::Node;
-use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use spoke_contracts::bindings::DevDai;
 use spoke_node::config::Config;
 use spoke_protocol::{hex, Address, U256};
-use tower::ServiceExt;
 
 /// The node's router as `spoke-node serve` builds it, from these flags over `n`'s chain and contracts.
 fn router(n: &Node, flags: &[&str]) -> Router {
@@ -45,19 +43,7 @@ fn router(n: &Node, flags: &[&str]) -> Router {
 }
 
 async fn send(router: &Router, request: Request<Body>) -> (StatusCode, HeaderMap, Value) {
-    let response = router.clone().oneshot(request).await.expect("response");
-    let (status, headers) = (response.status(), response.headers().clone());
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
-    (
-        status,
-        headers,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    common::call_with_headers(router, request).await
 }
 
 fn rpc_request(body: impl Into<Body>) -> Request<Body> {

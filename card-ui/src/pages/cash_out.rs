@@ -27,16 +27,7 @@ pub fn cash_out() -> Html {
             }
         })
     } else {
-        amount::parse(&typed).and_then(|a| {
-            if a > balance {
-                Err(format!(
-                    "The card holds {} Dai.",
-                    amount::format(balance, 4)
-                ))
-            } else {
-                Ok(a)
-            }
-        })
+        amount::parse_at_most(&typed, balance)
     };
     let why_not = recipient.clone().err().or_else(|| wanted.clone().err());
     let cash_out = {

@@ -66,16 +66,7 @@ pub fn send(props: &SendProps) -> Html {
                 }
             })
     };
-    let amount = amount::parse(&typed_amount).and_then(|a| {
-        if a > balance {
-            Err(format!(
-                "The card holds {} Dai.",
-                amount::format(balance, 4)
-            ))
-        } else {
-            Ok(a)
-        }
-    });
+    let amount = amount::parse_at_most(&typed_amount, balance);
     let why_not = recipient.clone().err().or_else(|| amount.clone().err());
     let send = {
         let service = ctx.service.clone();

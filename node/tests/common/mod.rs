@@ -207,8 +207,17 @@ impl Channel {
 // ---- HTTP helpers ----
 
 pub async fn call(router: &Router, request: Request<Body>) -> (StatusCode, Value) {
+    let (status, _, body) = call_with_headers(router, request).await;
+    (status, body)
+}
+
+/// [`call`], with the answer's headers.
+pub async fn call_with_headers(
+    router: &Router,
+    request: Request<Body>,
+) -> (StatusCode, axum::http::HeaderMap, Value) {
     let response = router.clone().oneshot(request).await.expect("response");
-    let status = response.status();
+    let (status, headers) = (response.status(), response.headers().clone());
     let bytes = response
         .into_body()
         .collect()
@@ -217,6 +226,7 @@ pub async fn call(router: &Router, request: Request<Body>) -> (StatusCode, Value
         .to_bytes();
     (
         status,
+        headers,
         serde_json::from_slice(&bytes).unwrap_or(Value::Null),
     )
 }
