@@ -185,10 +185,10 @@ impl Service {
             .first()
             .copied()
             .ok_or_else(|| Phase::Failed("This node moves no token the card knows.".into()))?;
-        // A development node answers its faucet's URL (with 405 to a GET); any other node has no such route.
+        // A development node describes its faucet; any other node has no such route.
         let dev = web::fetch("GET", &format!("{}/dev/faucet", self.node_url), None)
             .await
-            .is_ok_and(|a| a.status == 405);
+            .is_ok_and(|a| a.status == 200);
         *self.connected.borrow_mut() = Some(Connected {
             client: client.clone(),
             wallet: wallet.clone(),
@@ -449,7 +449,7 @@ impl Service {
             "Signing the link…",
             move |service, c, _| {
                 Box::pin(async move {
-                    let (_, secret) = c
+                    let (secret, _payment) = c
                         .client
                         .create_link(c.dai, amount)
                         .await

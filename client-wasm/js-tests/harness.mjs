@@ -28,8 +28,8 @@ export const DAI_ABI = [
 ];
 
 /** Throws a clear error when the package or the node binary is not built. */
-export function checkBuilt({ node = true } = {}) {
-  if (!existsSync(join(PKG, "index.js")) || !existsSync(join(PKG, "spoke_client_bg.wasm"))) {
+export function checkBuilt({ node = true, pkg = true } = {}) {
+  if (pkg && (!existsSync(join(PKG, "index.js")) || !existsSync(join(PKG, "spoke_client_bg.wasm")))) {
     throw new Error(`the npm package is not built (${PKG}): run ./scripts/build-npm`);
   }
   if (node && !existsSync(NODE_BIN)) {
@@ -87,9 +87,11 @@ for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
  * Starts `spoke-node dev` on free ports and waits for its `SPOKE_DEV {json}` line. Resolves with the parsed
  * line's fields plus `provider` (an ethers JsonRpcProvider), `funder` (a development account's signer),
  * `dai` (the token's address), `daiContract`, `stop()` and `output()` (what the node printed, for failures).
+ * `www` is the folder the node serves as static files (none by default); the browser tests (www/e2e/), which do not
+ * load the npm package, pass `needsPackage: false`.
  */
-export async function startDev({ accounts = 5, readyTimeoutMs = 180_000 } = {}) {
-  checkBuilt();
+export async function startDev({ accounts = 5, readyTimeoutMs = 180_000, www = null, needsPackage = true } = {}) {
+  checkBuilt({ pkg: needsPackage });
   const [port, chainPort] = await freePorts(2);
   const dataDir = mkdtempSync(join(tmpdir(), "spoke-js-tests-"));
   const env = { ...process.env };
@@ -102,7 +104,7 @@ export async function startDev({ accounts = 5, readyTimeoutMs = 180_000 } = {}) 
       "--port", String(port),
       "--chain-port", String(chainPort),
       "--data-dir", dataDir,
-      "--www-dir", join(dataDir, "none"),
+      "--www-dir", www ?? join(dataDir, "none"),
       "--accounts", String(accounts),
     ],
     { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"], detached: true },

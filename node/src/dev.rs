@@ -3,6 +3,9 @@
 //! with anvil's account 0 as the node's key, until Ctrl-C or SIGTERM, which stop the node and the chain.
 //!
 //! Everything here is for a throwaway local chain: the printed keys are anvil's public test keys.
+//!
+//! The admin API is on, with a token made for this run (or `SPOKE_ADMIN_TOKEN`'s, so that a dashboard tab keeps
+//! working across restarts); it is printed, as the operator has no other way to learn it.
 
 mod faucet;
 
@@ -27,7 +30,7 @@ use serde_json::json;
 use spoke_contracts::{anvil_binary, bindings::DevDai, deploy, http_provider, Deployment};
 use spoke_protocol::{Address, B256, U256};
 
-use crate::{config::Config, server, tx::TxSender, Error, Result};
+use crate::{api::admin::AdminToken, config::Config, server, tx::TxSender, Error, Result};
 
 /// What `spoke-node dev` takes.
 #[derive(Debug, Clone, clap::Args)]
@@ -127,6 +130,9 @@ async fn setup(args: &DevArgs) -> Result<Ready> {
         })?;
     }
 
+    // A bad SPOKE_ADMIN_TOKEN is found before anything starts.
+    let (admin_text, admin_token) = admin_token()?;
+
     std::fs::create_dir_all(&args.data_dir)?;
     let data_dir = std::fs::canonicalize(&args.data_dir)?;
     for file in ["node.db", "node.db-wal", "node.db-shm"] {
@@ -179,7 +185,7 @@ async fn setup(args: &DevArgs) -> Result<Ready> {
     );
     let funder = faucet.funder();
 
-    let config = node_config(
+    let mut config = node_config(
         &node_secret,
         listen,
         &rpc_url,
@@ -188,9 +194,15 @@ async fn setup(args: &DevArgs) -> Result<Ready> {
         &data_dir,
         &args.cors_origins,
     )?;
+    config.admin_token = Some(admin_token);
     let node = server::start(&config).await?;
     let mut router = server::router(&config, node.state.clone(), faucet.router())?;
     let card = args.www_dir.is_dir().then(|| format!("http://{listen}/"));
+    let dashboard = args
+        .www_dir
+        .join("admin")
+        .is_dir()
+        .then(|| format!("http://{listen}/admin/"));
     if card.is_some() {
         router = server::with_static_files(router, &args.www_dir);
     }
@@ -203,6 +215,8 @@ async fn setup(args: &DevArgs) -> Result<Ready> {
         node: sender.address(),
         challenge_window: args.challenge_window,
         card,
+        dashboard,
+        admin_token: &admin_text,
         www_dir: &args.www_dir,
         data_dir: &data_dir,
         accounts: &accounts,
@@ -269,6 +283,25 @@ async fn mint_dai(
     Ok(hashes)
 }
 
+/// The admin token: `SPOKE_ADMIN_TOKEN`'s when it is set (held to the same rules as `serve`'s), else 32 random bytes
+/// as hex. The text is for printing; the parsed token, which keeps only a digest, is for the node.
+fn admin_token() -> Result<(String, AdminToken)> {
+    let text = match std::env::var("SPOKE_ADMIN_TOKEN") {
+        Ok(token) if !token.is_empty() => token,
+        _ => {
+            let mut bytes = [0u8; 32];
+            getrandom::getrandom(&mut bytes)
+                .map_err(|e| Error::Config(format!("no randomness for the admin token: {e}")))?;
+            hex::encode(bytes)
+        }
+    };
+    let token = text.parse().map_err(|e| match e {
+        Error::Config(reason) => Error::Config(format!("SPOKE_ADMIN_TOKEN: {reason}")),
+        e => e,
+    })?;
+    Ok((text, token))
+}
+
 /// The node's configuration. It goes through the same flag parser as `spoke-node serve`, so every option this
 /// environment does not set keeps the default an operator would get.
 fn node_config(
@@ -330,6 +363,9 @@ struct Printed<'a> {
     node: Address,
     challenge_window: u64,
     card: Option<String>,
+    /// The admin dashboard's page, when the www folder has one.
+    dashboard: Option<String>,
+    admin_token: &'a str,
     www_dir: &'a Path,
     data_dir: &'a Path,
     accounts: &'a [(Address, String)],
@@ -363,6 +399,13 @@ fn print_ready(p: &Printed<'_>) {
         p.funder,
         faucet::COOL_DOWN.as_secs()
     ));
+    out.push_str(&format!(
+        "  admin token     {} (Authorization: Bearer, for {}/admin/… and /metrics)\n",
+        p.admin_token, p.node_url
+    ));
+    if let Some(url) = &p.dashboard {
+        out.push_str(&format!("  dashboard       {url}\n"));
+    }
     out.push_str(&format!(
         "  ChannelManager  {} (challenge window {} s)\n",
         p.deployment.channel_manager, p.challenge_window
@@ -407,6 +450,8 @@ fn print_ready(p: &Printed<'_>) {
         "rpcProxyUrl": format!("{}/rpc", p.node_url),
         "faucetUrl": format!("{}/dev/faucet", p.node_url),
         "faucetFunder": p.funder.to_string(),
+        "adminToken": p.admin_token,
+        "dashboardUrl": p.dashboard,
     });
     out.push_str(&format!("SPOKE_DEV {line}\n"));
     let mut stdout = std::io::stdout().lock();

@@ -1,14 +1,25 @@
 //! Wiring: from a [`Config`] to a running API. `main.rs` parses flags and calls [`run`]; `spoke-node dev` builds
 //! its own configuration and calls the same code.
 
-use std::{future::Future, path::Path, sync::Arc};
+use std::{
+    future::Future,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
 
 use alloy::providers::Provider;
 use axum::{
-    http::{header, HeaderValue},
+    body::Body,
+    extract::Request,
+    http::{header, HeaderValue, Method, StatusCode},
+    response::{IntoResponse, Response},
     Router,
 };
-use tower_http::{services::ServeDir, set_header::SetResponseHeader};
+use tower::ServiceExt;
+use tower_http::{
+    services::{ServeDir, ServeFile},
+    set_header::SetResponseHeader,
+};
 
 use crate::{
     api::{app_with, rpc_proxy::RpcProxy, AppState},
@@ -129,14 +140,45 @@ pub fn router(config: &Config, state: AppState, extra: Router) -> Result<Router>
 pub const STATIC_CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
 /// `router` with the files under `www` served for every path no route of `router` takes (`/` is
-/// `index.html`), each with [`STATIC_CSP`].
+/// `index.html`), each with [`STATIC_CSP`]. A browser opening one of the card's pages (`/send?to=…`, a redeem
+/// link) gets `index.html`, and the card reads the page from the URL: see [`is_page_navigation`].
 pub fn with_static_files(router: Router, www: &Path) -> Router {
-    let files = ServeDir::new(www).append_index_html_on_directories(true);
+    let index = www.join("index.html");
+    let pages =
+        axum::routing::any(move |request: Request| page_or_not_found(index.clone(), request));
+    let files = ServeDir::new(www)
+        .append_index_html_on_directories(true)
+        .fallback(pages);
     router.fallback_service(SetResponseHeader::overriding(
         files,
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(STATIC_CSP),
     ))
+}
+
+/// Whether `request` is a browser opening a page rather than fetching a file or calling the API: a GET or HEAD
+/// that accepts HTML, for a path whose last segment has no extension. The card owns those paths (an unknown one
+/// shows its home page); a missing `.wasm` or a mistyped API call still gets a plain 404, not a page.
+pub fn is_page_navigation<B>(request: &axum::http::Request<B>) -> bool {
+    let method = request.method();
+    let accepts_html = request
+        .headers()
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .any(|value| value.contains("text/html"));
+    let last = request.uri().path().rsplit('/').next().unwrap_or_default();
+    (method == Method::GET || method == Method::HEAD) && accepts_html && !last.contains('.')
+}
+
+async fn page_or_not_found(index: PathBuf, request: Request) -> Response {
+    if !is_page_navigation(&request) {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    match ServeFile::new(index).oneshot(request).await {
+        Ok(page) => page.map(Body::new),
+        Err(never) => match never {},
+    }
 }
 
 /// Serves `router` on `listener` until `shutdown` completes; requests in flight are finished first.

@@ -79,13 +79,18 @@ struct Response {
 
 /// A plain HTTP/1.1 GET on a fresh connection.
 fn get(port: u16, path: &str) -> Response {
+    get_with(port, path, "")
+}
+
+/// [`get`] with `headers` (each line ending in CRLF) added to the request.
+fn get_with(port: u16, path: &str, headers: &str) -> Response {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n{headers}\r\n"
     )
     .expect("request");
     let mut text = String::new();
@@ -115,6 +120,8 @@ fn start_dev(port: u16, chain_port: u16, dir: &Path, www: &Path) -> (Dev, Value,
         .arg(dir.join("data"))
         .arg("--www-dir")
         .arg(www)
+        // The token is the run's own random one.
+        .env_remove("SPOKE_ADMIN_TOKEN")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -153,6 +160,13 @@ async fn dev_serves_the_node_and_chain_and_stops_both() {
     let www = dir.path().join("www");
     std::fs::create_dir(&www).expect("www");
     std::fs::write(www.join("index.html"), "<!doctype html><title>card</title>").expect("index");
+    std::fs::create_dir(www.join("admin")).expect("admin");
+    std::fs::write(
+        www.join("admin/index.html"),
+        "<!doctype html><title>dashboard</title>",
+    )
+    .expect("dashboard");
+    std::fs::write(www.join("admin/admin.js"), "export {};").expect("script");
     let (port, chain_port) = (free_port(), free_port());
     let (mut dev, ready, printed) = start_dev(port, chain_port, dir.path(), &www);
     assert!(
@@ -202,6 +216,52 @@ async fn dev_serves_the_node_and_chain_and_stops_both() {
         "{}",
         card.headers
     );
+
+    // The admin API is on with the printed token; the dashboard's files under /admin/ are the static files', not
+    // the API's (whose routes are /admin/<name> without a file extension).
+    let token = ready["adminToken"].as_str().expect("adminToken");
+    assert!(
+        token.len() == 64 && token.chars().all(|c| c.is_ascii_hexdigit()),
+        "{token}"
+    );
+    assert!(
+        printed.contains(token),
+        "the token is printed for the operator"
+    );
+    assert_eq!(
+        ready["dashboardUrl"],
+        format!("http://127.0.0.1:{port}/admin/")
+    );
+    let summary = get_with(
+        port,
+        "/admin/summary",
+        &format!("Authorization: Bearer {token}\r\n"),
+    );
+    assert_eq!(summary.status, 200, "{}", summary.body);
+    let summary: Value = serde_json::from_str(&summary.body).expect("summary JSON");
+    assert_eq!(summary["channels"], 0, "{summary}");
+    assert_eq!(get(port, "/admin/summary").status, 401);
+    let wrong = get_with(
+        port,
+        "/admin/summary",
+        "Authorization: Bearer 0123456789abcdef0123456789abcdef\r\n",
+    );
+    assert_eq!(wrong.status, 401, "{}", wrong.body);
+    for (path, text) in [
+        ("/admin/", "<title>dashboard</title>"),
+        ("/admin/index.html", "<title>dashboard</title>"),
+        ("/admin/admin.js", "export {};"),
+    ] {
+        let page = get(port, path);
+        assert_eq!(page.status, 200, "{path}: {}", page.body);
+        assert!(page.body.contains(text), "{path}: {}", page.body);
+        assert!(
+            page.headers
+                .contains("content-security-policy: default-src 'self'"),
+            "{path}: {}",
+            page.headers
+        );
+    }
 
     // A development account holds its test Dai, and its key is the one printed.
     let key: PrivateKeySigner = accounts[0]["privateKey"]
@@ -288,6 +348,13 @@ async fn dev_faucet_funds_a_fresh_address_once_per_cool_down_and_serves_the_rpc_
         "the funder is an account of its own"
     );
     assert_ne!(ready["node"], funder.to_string());
+    // A GET describes the faucet (the card learns from it that it is on a development node).
+    let described = get(port, "/dev/faucet");
+    assert_eq!(described.status, 200, "{}", described.body);
+    let described: Value = serde_json::from_str(&described.body).expect("the faucet's JSON");
+    assert_eq!(described["funder"], funder.to_checksum(None), "{described}");
+    assert_eq!(described["dai"], "100000000000000000000", "{described}");
+    assert_eq!(described["coolDownSeconds"], 10, "{described}");
 
     let chain = ProviderBuilder::new().connect_http(
         ready["rpcUrl"]
@@ -441,4 +508,26 @@ fn a_busy_chain_port_is_a_clear_error() {
         "{stderr}"
     );
     assert!(stderr.contains("--chain-port"), "{stderr}");
+}
+
+#[test]
+fn a_short_admin_token_is_a_clear_error_that_does_not_repeat_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = Command::new(env!("CARGO_BIN_EXE_spoke-node"))
+        .args(["dev", "--port", &free_port().to_string()])
+        .args(["--chain-port", &free_port().to_string()])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("SPOKE_ADMIN_TOKEN", "tooshort-secret")
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("SPOKE_ADMIN_TOKEN"), "{stderr}");
+    assert!(stderr.contains("at least 16 characters"), "{stderr}");
+    assert!(!stderr.contains("tooshort-secret"), "{stderr}");
+    assert!(
+        !dir.path().join("anvil.log").exists(),
+        "refused before the chain started"
+    );
 }

@@ -14,7 +14,7 @@ use axum::{
     extract::State,
     http::{header, StatusCode},
     response::{IntoResponse, Response},
-    routing::post,
+    routing::get,
     Json, Router,
 };
 use serde::{Deserialize, Serialize};
@@ -57,7 +57,7 @@ impl Faucet {
 
     pub fn router(self) -> Router {
         Router::new()
-            .route("/dev/faucet", post(give))
+            .route("/dev/faucet", get(describe).post(give))
             .with_state(Arc::new(self))
     }
 }
@@ -130,6 +130,26 @@ fn parse_address(text: &str) -> Result<Address, ApiError> {
         ));
     }
     Ok(address)
+}
+
+/// What the faucet gives, to whom it is open: `GET /dev/faucet`. A page uses it to learn it is on a
+/// development node (any other node has no such route) without asking for anything.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct FaucetInfo {
+    funder: String,
+    eth: String,
+    dai: String,
+    cool_down_seconds: u64,
+}
+
+async fn describe(State(faucet): State<Arc<Faucet>>) -> Json<FaucetInfo> {
+    Json(FaucetInfo {
+        funder: faucet.funder().to_checksum(None),
+        eth: FAUCET_ETH.to_string(),
+        dai: dai(FAUCET_DAI).to_string(),
+        cool_down_seconds: COOL_DOWN.as_secs(),
+    })
 }
 
 /// `POST /dev/faucet {address}`: sends [`FAUCET_ETH`] and mints [`FAUCET_DAI`] to `address`, and answers once

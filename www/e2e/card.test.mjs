@@ -1,0 +1,320 @@
+// The Spoke Card (www/dist, built by ./scripts/build-card) in headless Chromium against a real `spoke-node dev`:
+// people in separate browser contexts get wallets, take test Dai from the faucet and deposit it, pay each other
+// (the payee's balance moves without a reload), make and redeem a payment link, request an amount by link, cash
+// out on chain, reload, and restore a wallet from its backup phrase. Every screen is photographed into
+// www/e2e/screenshots/, and no page may log an error or break its Content-Security-Policy on the way.
+//
+// The steps build on each other (the link is paid from what was deposited), so they are one ordered suite.
+
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+
+import { ethers } from "ethers";
+
+import { DAI_ABI } from "../../client-wasm/js-tests/harness.mjs";
+import { WWW_DIST, launchBrowser, screenshot, startDev, watchPage } from "./harness.mjs";
+
+const DAI = 10n ** 18n;
+// Chromium logs every 4xx answer as a console error. Two are the protocol at work, and nothing else is expected:
+// - the client asks the node to count a deposit until the node has seen it confirmed; each early ask is answered
+//   400 DEPOSIT_NOT_CONFIRMED;
+// - a payment sent while the node's proposal (the last payment's resolve, collateral) waits for this card's
+//   countersignature is answered 409 PENDING_PROPOSAL, and the client countersigns it and pays again.
+const EXPECTED = [
+  /status of 400 \(Bad Request\) \(.*\/channel\/propose\)$/,
+  /status of 409 \(Conflict\) \(.*\/pay\)$/,
+];
+
+let dev;
+let browser;
+const people = [];
+
+/**
+ * A person with a card: a fresh browser context (its own storage, so its own wallet) on the card's home page.
+ * `allow`: console errors this person is meant to cause (the node refusing what they try), besides EXPECTED.
+ */
+async function person(name, allow = []) {
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
+  const page = await context.newPage();
+  const problems = await watchPage(page);
+  page.on("dialog", (dialog) => dialog.accept());
+  // The node's refusals with their reasons, for the message of a failing test (the console has only the status).
+  const refusals = [];
+  page.on("response", async (response) => {
+    if (response.status() < 400) return;
+    const body = await response.text().catch(() => "");
+    refusals.push(`${response.status()} ${response.request().method()} ${response.url()} ${body.slice(0, 300)}`);
+  });
+  await page.goto(dev.cardUrl);
+  await page.waitForSelector("#dai-balance", { timeout: 60_000 });
+  const address = await page.getAttribute("header .address", "title");
+  assert.match(address, /^0x[0-9a-fA-F]{40}$/, `${name}'s card shows its address`);
+  const someone = { name, context, page, problems, address, refusals, allow };
+  people.push(someone);
+  return someone;
+}
+
+/** The Dai balance the card shows in its header, in base units. */
+async function shownBalance(page) {
+  const text = await page.textContent("#balance");
+  return ethers.parseUnits(text.replace(/ Dai$/, "").trim(), 18);
+}
+
+/** Waits until the card shows `amount` Dai (to the two decimals the header shows). */
+async function waitForBalance(page, amount, timeout = 60_000) {
+  const shown = ethers.formatUnits(amount, 18).replace(/\.0$/, "");
+  try {
+    await page.waitForFunction(
+      (want) => document.querySelector("#balance")?.textContent === `${want} Dai`,
+      shown,
+      { timeout },
+    );
+  } catch (error) {
+    throw new Error(`the card never showed ${shown} Dai; it shows:\n${await page.locator("body").innerText()}`, {
+      cause: error,
+    });
+  }
+}
+
+/** Waits for the latest task (the first in the Activity list) to end, and returns its status and step. */
+async function lastTask(page, timeout = 60_000) {
+  const task = page.locator(".tasks li.task").first();
+  await task.waitFor({ timeout });
+  await page.waitForFunction(
+    () => document.querySelector(".tasks li.task")?.dataset.status !== "working",
+    null,
+    { timeout },
+  );
+  return { status: await task.getAttribute("data-status"), step: await task.locator(".step").textContent() };
+}
+
+async function goHome(page) {
+  await page.click("header .brand");
+  await page.waitForSelector("#dai-balance");
+}
+
+/** Faucet, then a deposit of `amount` whole Dai into the card. */
+async function fundAndDeposit(someone, amount) {
+  const { page } = someone;
+  await page.click("#go-deposit");
+  await page.waitForSelector("#deposit-address");
+  assert.equal(await page.textContent("#deposit-address"), someone.address);
+  await page.click("#faucet");
+  assert.deepEqual(await lastTask(page), {
+    status: "done",
+    step: "Test ETH and Dai are at your address: deposit them into the card.",
+  });
+  await page.waitForFunction(() => document.querySelector("#deposit-on-chain")?.textContent.includes("100 Dai"));
+  await page.fill("#deposit-amount", String(amount));
+  await page.click("#deposit");
+  await waitForBalance(page, BigInt(amount) * DAI);
+  assert.equal((await lastTask(page)).status, "done");
+}
+
+before(async () => {
+  if (!existsSync(join(WWW_DIST, "spoke_card_bg.wasm"))) {
+    throw new Error(`the card is not built in ${WWW_DIST}: run ./scripts/build-card`);
+  }
+  dev = await startDev({ accounts: 1 });
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await dev?.stop();
+});
+
+let alice;
+let bob;
+
+test("two people get wallets and deposit test Dai from the faucet", async () => {
+  alice = await person("alice");
+  bob = await person("bob");
+  assert.notEqual(alice.address, bob.address);
+  await screenshot(alice.page, "home-empty");
+  await fundAndDeposit(alice, 40);
+  await screenshot(alice.page, "deposit");
+  await fundAndDeposit(bob, 10);
+  await goHome(alice.page);
+  await screenshot(alice.page, "home");
+});
+
+test("a payment reaches the payee's card without a reload", async () => {
+  const { page } = alice;
+  await page.click("#go-send");
+  await page.fill("#send-to", bob.address);
+  await page.fill("#send-amount", "2.5");
+  await screenshot(page, "send");
+  await page.click("#send");
+  assert.equal((await lastTask(page)).status, "done");
+  await waitForBalance(page, 375n * DAI / 10n);
+  await waitForBalance(bob.page, 125n * DAI / 10n);
+});
+
+let linkUrl;
+
+test("a payment link made by one card is redeemed by a third", async () => {
+  const { page } = alice;
+  await goHome(page);
+  await page.click("#go-send");
+  await page.check("#send-as-link");
+  await page.fill("#send-amount", "1");
+  await page.click("#send");
+  const task = await lastTask(page);
+  assert.equal(task.status, "done", task.step);
+  linkUrl = await page.locator(".tasks li.task").first().locator(".task-link").textContent();
+  assert.ok(linkUrl.startsWith(`${dev.cardUrl}redeem?secret=0x`), linkUrl);
+  await waitForBalance(page, 365n * DAI / 10n);
+
+  const carol = await person("carol");
+  await carol.page.goto(linkUrl);
+  await carol.page.waitForSelector("#redeem-status");
+  await carol.page
+    .waitForFunction(() => document.querySelector("#redeem-status")?.className.includes("done"), null, {
+      timeout: 90_000,
+    })
+    .catch(async (error) => {
+      const shown = await carol.page.locator("body").innerText();
+      throw new Error(`the redeem did not end; the card shows:\n${shown}\n${carol.refusals.join("\n")}`, {
+        cause: error,
+      });
+    });
+  await waitForBalance(carol.page, DAI);
+  await screenshot(carol.page, "redeem");
+
+  // Anyone else opening it later is told it was redeemed; a mangled link is told apart from an unknown one.
+  const dave = await person("dave", [/status of 409 \(Conflict\) \(.*\/links\/redeem\)$/]);
+  assert.match(await redeemOutcome(dave.page, linkUrl), /already redeemed/);
+  await screenshot(dave.page, "redeem-already");
+  assert.match(await redeemOutcome(dave.page, linkUrl.slice(0, -1)), /malformed/);
+  await waitForBalance(dave.page, 0n);
+  await waitForBalance(carol.page, DAI);
+});
+
+/** Opens a redeem link and waits for how it ends: the status line's text. */
+async function redeemOutcome(page, link) {
+  await page.goto(link);
+  await page.waitForFunction(
+    () => /\b(done|failed)\b/.test(document.querySelector("#redeem-status")?.className ?? ""),
+    null,
+    { timeout: 60_000 },
+  );
+  return page.textContent("#redeem-status");
+}
+
+test("a request link opens Send prefilled, and paying it pays the requester", async () => {
+  const { page } = bob;
+  await goHome(page);
+  await page.click("#go-request");
+  await page.fill("#request-amount", "3");
+  const link = await page.locator("#request-link").textContent();
+  assert.equal(link, `${dev.cardUrl}send?to=${bob.address}&amount=3`);
+  assert.equal(await page.locator("svg.qr").count(), 1, "the request has a QR code");
+  await screenshot(page, "request");
+
+  await alice.page.goto(link);
+  await alice.page.waitForSelector("#send-amount");
+  assert.equal(await alice.page.inputValue("#send-to"), bob.address);
+  assert.equal(await alice.page.inputValue("#send-amount"), "3");
+  await alice.page.click("#send");
+  assert.equal((await lastTask(alice.page)).status, "done");
+  await waitForBalance(alice.page, 335n * DAI / 10n);
+  await waitForBalance(page, 155n * DAI / 10n);
+});
+
+test("cashing out moves Dai from the card to an address on chain", async () => {
+  const { page } = bob;
+  const dai = new ethers.Contract(dev.dai, DAI_ABI, new ethers.JsonRpcProvider(dev.rpcUrl));
+  const payee = ethers.Wallet.createRandom().address;
+  await goHome(page);
+  await page.click("#go-cash-out");
+  await page.fill("#cash-out-to", payee);
+  await page.fill("#cash-out-amount", "5");
+  await screenshot(page, "cash-out");
+  await page.click("#cash-out");
+  const task = await lastTask(page, 120_000);
+  assert.equal(task.status, "done", task.step);
+  await waitForBalance(page, 105n * DAI / 10n);
+  assert.equal(await dai.balanceOf(payee), 5n * DAI);
+});
+
+test("a reload keeps the wallet, the balance and the history", async () => {
+  const { page, address } = bob;
+  const balance = await shownBalance(page);
+  await page.reload();
+  await page.waitForSelector("header .address", { timeout: 60_000 }).catch(async (error) => {
+    throw new Error(`after the reload the card shows:\n${await page.locator("body").innerText()}`, { cause: error });
+  });
+  assert.equal(await page.getAttribute("header .address", "title"), address);
+  await waitForBalance(page, balance);
+  await goHome(page);
+  await page.click("#go-history");
+  await page.waitForSelector("#history li");
+  assert.ok((await page.locator("#history li").count()) >= 2, "the payments are in the history");
+  await screenshot(page, "history");
+});
+
+test("a password seals the wallet: storage keeps no phrase, and a reload asks for it", async () => {
+  const { page, address } = bob;
+  const balance = await shownBalance(page);
+  await goHome(page);
+  await page.click("#go-settings");
+  await page.click("#show-phrase");
+  const phrase = (await page.textContent("#phrase")).trim();
+  await page.fill("#new-password", "correct horse battery staple");
+  await page.click("#set-password");
+  await page.waitForSelector(".status.done");
+  const stored = await page.evaluate(() => JSON.stringify({ ...localStorage }));
+  const words = phrase.split(/\s+/);
+  for (let i = 0; i + 1 < words.length; i++) {
+    const pair = `${words[i]} ${words[i + 1]}`;
+    assert.ok(!stored.includes(pair), `the storage holds part of the phrase: ${pair}`);
+  }
+  assert.ok(!stored.includes(phrase), "the storage holds the phrase");
+
+  await page.reload();
+  await page.waitForSelector("#unlock-password", { timeout: 60_000 });
+  await screenshot(page, "unlock");
+  await page.fill("#unlock-password", "wrong password");
+  await page.click("#unlock");
+  await page.waitForSelector(".page.unlock .problem, .page.unlock .error", { timeout: 60_000 });
+  await page.fill("#unlock-password", "correct horse battery staple");
+  await page.click("#unlock");
+  await page.waitForSelector("header .address", { timeout: 60_000 });
+  assert.equal(await page.getAttribute("header .address", "title"), address);
+  await waitForBalance(page, balance);
+});
+
+test("the backup phrase restores the wallet in a fresh browser", async () => {
+  const { page } = alice;
+  await goHome(page);
+  await page.click("#go-settings");
+  await page.click("#show-phrase");
+  const phrase = (await page.textContent("#phrase")).trim();
+  assert.equal(phrase.split(/\s+/).length, 12, "a twelve-word phrase");
+  await screenshot(page, "settings");
+  const balance = await shownBalance(page);
+
+  const restored = await person("alice-restored");
+  assert.notEqual(restored.address, alice.address, "a fresh context starts with a wallet of its own");
+  await restored.page.click("#go-settings");
+  await restored.page.fill("#import-phrase", phrase);
+  await restored.page.click("#import");
+  await restored.page.waitForFunction(
+    (want) => document.querySelector("header .address")?.title === want,
+    alice.address,
+    { timeout: 60_000 },
+  );
+  await waitForBalance(restored.page, balance);
+});
+
+test("no page logged an error or broke its policy", () => {
+  for (const { name, problems, refusals, allow } of people) {
+    assert.doesNotThrow(
+      () => problems.assertNone({ allow: [...EXPECTED, ...allow] }),
+      `${name}: ${refusals.join("\n")}`,
+    );
+  }
+});
