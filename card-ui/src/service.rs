@@ -52,6 +52,7 @@ pub struct Service {
     deposit_task: Cell<Option<u32>>,
     /// The force exit in progress, whose steps arrive as events.
     exit_task: Cell<Option<u32>>,
+    polling: Cell<bool>,
 }
 
 /// A shared [`Service`], for Yew's context (which compares by identity).
@@ -86,6 +87,12 @@ fn explain(e: &Error) -> String {
             "The node cannot be reached. Check your connection; nothing was sent.".into()
         }
         "TIMEOUT" => format!("{e}. Nothing is lost: the card picks it up when it reconnects."),
+        // The chain's own words ("insufficient funds for gas * price + value") do not say what to do.
+        "CHAIN" if e.to_string().to_ascii_lowercase().contains("insufficient funds") => {
+            "Your address has too little ETH to pay for gas: send a little ETH to it (Deposit shows \
+             the address) and try again. Nothing was sent."
+                .into()
+        }
         _ => e.to_string(),
     }
 }
@@ -107,6 +114,7 @@ impl Service {
             next_task: Cell::new(1),
             deposit_task: Cell::new(None),
             exit_task: Cell::new(None),
+            polling: Cell::new(false),
         })))
     }
 
@@ -144,8 +152,6 @@ impl Service {
         });
     }
 
-    // The page has one thread; the client's API takes its store as an `Arc` for the native build's sake.
-    #[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
     async fn connect(&self, password: Option<String>) -> Result<(), Phase> {
         let failed = |e: Error| Phase::Failed(explain(&e));
         let wallet = match Wallet::open(self.kv.as_ref(), WALLET, password.as_deref()) {
@@ -159,6 +165,14 @@ impl Service {
             }
             Err(e) => return Err(failed(e)),
         };
+        self.open_channel(wallet).await
+    }
+
+    /// Logs `wallet` in to the node and opens its channel there (the current epoch's).
+    // The page has one thread; the client's API takes its store as an `Arc` for the native build's sake.
+    #[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
+    async fn open_channel(&self, wallet: Wallet) -> Result<(), Phase> {
+        let failed = |e: Error| Phase::Failed(explain(&e));
         let encrypted = Wallet::is_encrypted(self.kv.as_ref(), WALLET)
             .ok()
             .flatten()
@@ -223,6 +237,10 @@ impl Service {
             }
         });
         // The chain's balances change without an event (a transfer to the card's address): look now and then.
+        // One such loop per page, however often the card reconnects.
+        if handle.polling.replace(true) {
+            return;
+        }
         let service = handle.clone();
         wasm_bindgen_futures::spawn_local(async move {
             loop {
@@ -337,7 +355,8 @@ fn exit_step(step: &ExitStep) -> String {
         ExitStep::Frozen => "The card signs nothing more in this channel.".into(),
         ExitStep::Disputed { consensus_end, .. } => {
             format!(
-                "Disputed on chain; the challenge window closes at {consensus_end} (chain time)."
+                "Disputed on chain; the challenge window closes at {} (by the chain's clock).",
+                web::local_time(*consensus_end)
             )
         }
         ExitStep::Answered { nonce, .. } => {
@@ -345,12 +364,16 @@ fn exit_step(step: &ExitStep) -> String {
         }
         ExitStep::Revealed { count, .. } => format!("{count} secret(s) published on chain."),
         ExitStep::Waiting { until } => {
-            format!("Waiting for the challenge window to close ({until})…")
+            format!(
+                "Waiting for the challenge window to close at {}…",
+                web::local_time(*until)
+            )
         }
         ExitStep::LockSettled { .. } => "A payment in flight was settled on chain.".into(),
         ExitStep::Concluded { nonce, .. } => format!("Concluded at nonce {nonce}."),
-        ExitStep::Claimed { amount, .. } => {
-            format!("Paid out {} on chain.", amount::format(*amount, 4))
+        ExitStep::Claimed { asset, amount, .. } => {
+            let unit = if asset.is_zero() { "ETH" } else { "Dai" };
+            format!("Paid out {} {unit} on chain.", amount::format(*amount, 4))
         }
         other => format!("{other:?}"),
     }
@@ -610,6 +633,13 @@ impl Service {
                     service.exit_task.set(None);
                     let report = report.map_err(|e| explain(&e))?;
                     if report.is_done() {
+                        service.step(
+                            id,
+                            "Force exit",
+                            Status::Working("Paid out; opening a new, empty channel…".into()),
+                            None,
+                        );
+                        Service::reopen(&service, &c).await?;
                         Ok((
                             "The channel is closed and everything owed was paid out.".into(),
                             None,
@@ -620,6 +650,35 @@ impl Service {
                 })
             },
         );
+    }
+}
+
+impl Service {
+    /// After an exit concluded the channel, the user and the node are at the next epoch: a new channel, empty
+    /// until a deposit. The card moves to it once the node has seen the conclusion (until then the node still
+    /// answers with the concluded channel), so its balance is no longer the paid-out one.
+    async fn reopen(handle: &Handle, old: &Connected) -> Result<(), String> {
+        let concluded = old.client.channel().await.channel_id;
+        old.client.close();
+        for _ in 0..30 {
+            handle
+                .open_channel(old.wallet.clone())
+                .await
+                .map_err(|phase| match phase {
+                    Phase::Failed(why) => why,
+                    _ => "the card could not open its new channel".to_string(),
+                })?;
+            let Some(new) = handle.connected() else {
+                return Err("the card could not open its new channel".into());
+            };
+            if new.client.channel().await.channel_id != concluded {
+                Service::follow(handle);
+                return Ok(());
+            }
+            new.client.close();
+            web::sleep(Duration::from_secs(1)).await;
+        }
+        Err("The exit is done, but the node has not yet seen the channel concluded: reload the card later.".into())
     }
 }
 
@@ -693,4 +752,20 @@ fn node_message(body: &str, status: u16) -> String {
         .ok()
         .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(String::from))
         .unwrap_or_else(|| format!("the node answered HTTP {status}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_transaction_without_gas_money_says_what_to_do() {
+        let e = Error::Chain(
+            "the dispute: eth_sendRawTransaction: Insufficient funds for gas * price + value"
+                .into(),
+        );
+        assert!(explain(&e).starts_with("Your address has too little ETH"));
+        let other = Error::Chain("the dispute: execution reverted".into());
+        assert_eq!(explain(&other), other.to_string());
+    }
 }

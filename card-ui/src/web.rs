@@ -63,6 +63,12 @@ pub fn storage() -> Result<Arc<dyn KeyValue>, String> {
     Ok(Arc::new(spoke_client::MemoryKv::new()))
 }
 
+/// `unix_seconds` as the reader's local date and time, as their browser writes it.
+pub fn local_time(unix_seconds: u64) -> String {
+    let date = js_sys::Date::new(&JsValue::from_f64(unix_seconds as f64 * 1000.0));
+    String::from(date.to_locale_string("default", &JsValue::UNDEFINED))
+}
+
 /// An HTTP answer: its status and body.
 pub struct Answer {
     pub status: u16,

@@ -154,6 +154,7 @@ test("a payment reaches the payee's card without a reload", async () => {
 });
 
 let linkUrl;
+let carol;
 
 test("a payment link made by one card is redeemed by a third", async () => {
   const { page } = alice;
@@ -168,7 +169,7 @@ test("a payment link made by one card is redeemed by a third", async () => {
   assert.ok(linkUrl.startsWith(`${dev.cardUrl}redeem?secret=0x`), linkUrl);
   await waitForBalance(page, 365n * DAI / 10n);
 
-  const carol = await person("carol");
+  carol = await person("carol");
   await carol.page.goto(linkUrl);
   await carol.page.waitForSelector("#redeem-status");
   await carol.page
@@ -308,6 +309,54 @@ test("the backup phrase restores the wallet in a fresh browser", async () => {
     { timeout: 60_000 },
   );
   await waitForBalance(restored.page, balance);
+});
+
+test("Settings → Force exit disputes on chain and pays the card's Dai out, showing each step", async () => {
+  const { page, address } = carol;
+  const chain = new ethers.JsonRpcProvider(dev.rpcUrl);
+  const dai = new ethers.Contract(dev.dai, DAI_ABI, chain);
+  await goHome(page);
+  await page.click("#go-settings");
+  // Without ETH for gas the exit cannot start, and the card says what to do.
+  await page.click("#force-exit");
+  const noGas = await lastTask(page);
+  assert.equal(noGas.status, "failed");
+  assert.match(noGas.step, /too little ETH to pay for gas/);
+  // With the faucet's ETH it can.
+  await page.click("header .brand");
+  await page.click("#go-deposit");
+  await page.click("#faucet");
+  assert.equal((await lastTask(page)).status, "done");
+  const before = await dai.balanceOf(address);
+  await goHome(page);
+  await page.click("#go-settings");
+  await page.click("#force-exit");
+  const task = page.locator(".tasks li.task").first();
+  // The dispute is on chain and the card waits out the challenge window, saying until when.
+  await page
+    .waitForFunction(
+      () => /window|until/i.test(document.querySelector(".tasks li.task .step")?.textContent ?? ""),
+      null,
+      { timeout: 60_000 },
+    )
+    .catch(async (error) => {
+      const shown = await page.locator("body").innerText();
+      throw new Error(`the exit never waited for the window; the card shows:\n${shown}\n${carol.refusals.join("\n")}`, {
+        cause: error,
+      });
+    });
+  assert.equal(await task.getAttribute("data-status"), "working");
+  await screenshot(page, "force-exit-waiting");
+  // The chain's clock, not the test's, ends the window: move it past the challenge window.
+  await chain.send("evm_increaseTime", [dev.challengeWindow + 60]);
+  await chain.send("evm_mine", []);
+  const end = await lastTask(page, 120_000);
+  assert.equal(end.status, "done", end.step);
+  assert.equal(end.step, "The channel is closed and everything owed was paid out.");
+  assert.equal((await dai.balanceOf(address)) - before, DAI, "the card's 1 Dai is at its address");
+  // The card is on the pair's next channel, empty: it no longer shows the Dai that was paid out.
+  await waitForBalance(page, 0n);
+  await screenshot(page, "force-exit-done");
 });
 
 test("no page logged an error or broke its policy", () => {
