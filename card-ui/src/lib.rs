@@ -10,6 +10,7 @@ mod app;
 mod pages;
 mod qr;
 mod route;
+mod scan;
 mod service;
 mod state;
 mod web;

@@ -75,15 +75,16 @@ pub struct Answer {
     pub body: String,
 }
 
+/// What a JavaScript exception says: an `Error`'s message (a `DOMException` is one), else a general word.
+pub fn describe(e: &JsValue) -> String {
+    e.dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .unwrap_or_else(|| "no answer".into())
+}
+
 /// `fetch(url)` with an optional JSON body; `Err` only when nothing came back.
 pub async fn fetch(method: &str, url: &str, json: Option<&str>) -> Result<Answer, String> {
-    let unreachable = |e: JsValue| {
-        let why = e
-            .dyn_ref::<js_sys::Error>()
-            .map(|e| String::from(e.message()))
-            .unwrap_or_else(|| "no answer".into());
-        format!("cannot reach the node: {why}")
-    };
+    let unreachable = |e: JsValue| format!("cannot reach the node: {}", describe(&e));
     let init = web_sys::RequestInit::new();
     init.set_method(method);
     if let Some(json) = json {

@@ -7,7 +7,8 @@
 // The steps build on each other (the link is paid from what was deposited), so they are one ordered suite.
 
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 
@@ -155,6 +156,27 @@ test("a payment reaches the payee's card without a reload", async () => {
 
 let linkUrl;
 let carol;
+let requestQr;
+
+/**
+ * The card's QR code (its SVG: a viewBox "0 0 n n" and one path of unit squares) as a one-frame Y4M video, the
+ * format Chromium's fake camera plays: black modules on white, 8 pixels each, inside a white margin.
+ */
+function qrVideo({ viewBox, d }) {
+  const modules = Number(viewBox.split(" ")[2]);
+  const scale = 8;
+  const margin = 4 * scale;
+  const side = modules * scale + 2 * margin;
+  const luma = Buffer.alloc(side * side, 255);
+  for (const [, mx, my] of d.matchAll(/M(\d+) (\d+)h1v1h-1z/g)) {
+    for (let y = 0; y < scale; y++) {
+      const row = (margin + Number(my) * scale + y) * side + margin + Number(mx) * scale;
+      luma.fill(0, row, row + scale);
+    }
+  }
+  const chroma = Buffer.alloc((side / 2) * (side / 2), 128);
+  return Buffer.concat([Buffer.from(`YUV4MPEG2 W${side} H${side} F10:1 Ip A1:1 C420jpeg\nFRAME\n`), luma, chroma, chroma]);
+}
 
 test("a payment link made by one card is redeemed by a third", async () => {
   const { page } = alice;
@@ -213,6 +235,11 @@ test("a request link opens Send prefilled, and paying it pays the requester", as
   const link = await page.locator("#request-link").textContent();
   assert.equal(link, `${dev.cardUrl}send?to=${bob.address}&amount=3`);
   assert.equal(await page.locator("svg.qr").count(), 1, "the request has a QR code");
+  requestQr = {
+    link,
+    viewBox: await page.getAttribute("svg.qr", "viewBox"),
+    d: await page.getAttribute("svg.qr path", "d"),
+  };
   await screenshot(page, "request");
 
   await alice.page.goto(link);
@@ -223,6 +250,45 @@ test("a request link opens Send prefilled, and paying it pays the requester", as
   assert.equal((await lastTask(alice.page)).status, "done");
   await waitForBalance(alice.page, 335n * DAI / 10n);
   await waitForBalance(page, 155n * DAI / 10n);
+});
+
+test("Send scans a request's QR code with the camera and fills itself in", async () => {
+  // A browser whose camera films the request's QR code (Chromium's fake capture device, permission granted).
+  const dir = mkdtempSync(join(tmpdir(), "spoke-e2e-camera-"));
+  const video = join(dir, "qr.y4m");
+  writeFileSync(video, qrVideo(requestQr));
+  const filming = await launchBrowser({
+    args: [
+      "--use-fake-ui-for-media-stream",
+      "--use-fake-device-for-media-stream",
+      `--use-file-for-fake-video-capture=${video}`,
+    ],
+  });
+  try {
+    const context = await filming.newContext({ viewport: { width: 390, height: 844 } });
+    await context.grantPermissions(["camera"], { origin: new URL(dev.cardUrl).origin });
+    const page = await context.newPage();
+    const problems = await watchPage(page);
+    await page.goto(`${dev.cardUrl}send`);
+    await page.waitForSelector("#send-to", { timeout: 60_000 });
+    await page.click("#scan");
+    await page.waitForSelector("#scan-video");
+    await screenshot(page, "send-scanning");
+    await page
+      .waitForFunction(() => document.querySelector("#send-to")?.value.startsWith("0x"), null, { timeout: 30_000 })
+      .catch(async (error) => {
+        throw new Error(`nothing was scanned; the card shows:\n${await page.locator("body").innerText()}`, {
+          cause: error,
+        });
+      });
+    assert.equal(await page.inputValue("#send-to"), bob.address);
+    assert.equal(await page.inputValue("#send-amount"), "3");
+    assert.equal(await page.locator("#scan-video").count(), 0, "the scanner closed once it read the code");
+    problems.assertNone();
+  } finally {
+    await filming.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("cashing out moves Dai from the card to an address on chain", async () => {

@@ -4,7 +4,7 @@ use alloy_primitives::Address;
 use yew::prelude::*;
 
 use super::{bind, bind_check, problem};
-use crate::{amount, app::use_ctx, route::Route, service::Service};
+use crate::{amount, app::use_ctx, route::Route, scan::Scanner, service::Service};
 
 #[derive(Properties, PartialEq)]
 pub struct SendProps {
@@ -12,13 +12,19 @@ pub struct SendProps {
     pub amount: String,
 }
 
-/// The recipient and amount in what was typed or pasted: an address, or a request link (`…/send?to=…&amount=…`).
+/// The recipient and amount in what was typed, pasted or scanned: an address, a request link
+/// (`…/send?to=…&amount=…`), or another wallet's payment URI (`ethereum:0x…`, EIP-681; only its address is used,
+/// since its amounts are in other units).
 fn read_recipient(text: &str) -> (String, Option<String>) {
     let text = text.trim();
     if let Some((_, query)) = text.split_once("/send?") {
         if let Route::Send { to, amount } = Route::parse("/send", query) {
             return (to, Some(amount).filter(|a| !a.is_empty()));
         }
+    }
+    if let Some(uri) = text.strip_prefix("ethereum:") {
+        let address = uri.split(['@', '/', '?']).next().unwrap_or_default();
+        return (address.to_string(), None);
     }
     (text.to_string(), None)
 }
@@ -30,6 +36,8 @@ pub fn send(props: &SendProps) -> Html {
     let to = use_state(|| props.to.clone());
     let typed_amount = use_state(|| props.amount.clone());
     let as_link = use_state(|| false);
+    let scanning = use_state(|| false);
+    let scanned_wrong = use_state(|| None::<String>);
     let on_recipient = {
         let to = to.clone();
         let typed_amount = typed_amount.clone();
@@ -38,6 +46,32 @@ pub fn send(props: &SendProps) -> Html {
                 .target_unchecked_into::<web_sys::HtmlInputElement>()
                 .value();
             let (recipient, amount) = read_recipient(&text);
+            to.set(recipient);
+            if let Some(amount) = amount {
+                typed_amount.set(amount);
+            }
+        })
+    };
+    let toggle_scan = {
+        let (scanning, scanned_wrong) = (scanning.clone(), scanned_wrong.clone());
+        Callback::from(move |_| {
+            scanned_wrong.set(None);
+            scanning.set(!*scanning);
+        })
+    };
+    let on_scanned = {
+        let (to, typed_amount) = (to.clone(), typed_amount.clone());
+        let (scanning, scanned_wrong) = (scanning.clone(), scanned_wrong.clone());
+        Callback::from(move |text: String| {
+            scanning.set(false);
+            let (recipient, amount) = read_recipient(&text);
+            if recipient.parse::<Address>().is_err() {
+                scanned_wrong.set(Some(format!(
+                    "That QR code holds neither an address nor a request link: \"{text}\"."
+                )));
+                return;
+            }
+            scanned_wrong.set(None);
             to.set(recipient);
             if let Some(amount) = amount {
                 typed_amount.set(amount);
@@ -96,6 +130,13 @@ pub fn send(props: &SendProps) -> Html {
                 <label>{ "To (an address, or a request link)" }
                     <input id="send-to" placeholder="0x…" value={(*to).clone()} oninput={on_recipient} />
                 </label>
+                <button class="link" id="scan" onclick={toggle_scan}>
+                    { if *scanning { "Stop scanning" } else { "Scan a QR code" } }
+                </button>
+                if *scanning {
+                    <Scanner on_found={on_scanned} />
+                }
+                { problem((*scanned_wrong).clone()) }
             }
             <label>{ format!("Amount (Dai; the card holds {})", amount::format(balance, 4)) }
                 <input id="send-amount" inputmode="decimal" value={(*typed_amount).clone()} oninput={bind(&typed_amount)} />
@@ -123,5 +164,10 @@ mod tests {
             read_recipient("http://x/send?to=0xab"),
             ("0xab".to_string(), None)
         );
+        assert_eq!(
+            read_recipient("ethereum:0xab@1?value=1e18"),
+            ("0xab".to_string(), None)
+        );
+        assert_eq!(read_recipient("ethereum:0xab"), ("0xab".to_string(), None));
     }
 }
