@@ -302,6 +302,9 @@ fn admin_token() -> Result<(String, AdminToken)> {
     Ok((text, token))
 }
 
+/// The development node's exchange rate: Dai per ETH, both tokens having 18 decimals.
+pub const DEV_DAI_PER_ETH: u64 = 2000;
+
 /// The node's configuration. It goes through the same flag parser as `spoke-node serve`, so every option this
 /// environment does not set keeps the default an operator would get.
 fn node_config(
@@ -335,6 +338,10 @@ fn node_config(
                 .collect::<String>()
         ),
         "--confirmations=1".to_string(),
+        // A fixed rate both ways, so that selling Dai for ETH (the card's Cash out in ETH) works here as it would
+        // on a node whose operator set rates: 2,000 Dai per ETH, less the default spread.
+        format!("--exchange-rate={}:{}=1/{DEV_DAI_PER_ETH}", deployment.dai, Address::ZERO),
+        format!("--exchange-rate={}:{}={DEV_DAI_PER_ETH}/1", Address::ZERO, deployment.dai),
         // The card's policy lets it fetch only the node's origin: its chain reads go through the node.
         "--rpc-proxy".to_string(),
     ];

@@ -305,6 +305,21 @@ test("cashing out moves Dai from the card to an address on chain", async () => {
   assert.equal(task.status, "done", task.step);
   await waitForBalance(page, 105n * DAI / 10n);
   assert.equal(await dai.balanceOf(payee), 5n * DAI);
+
+  // Sold for ETH at the node's quote: the ETH arrives, and the Dai leaves the card.
+  const ethPayee = ethers.Wallet.createRandom().address;
+  await goHome(page);
+  await page.click("#go-cash-out");
+  await page.fill("#cash-out-to", ethPayee);
+  await page.fill("#cash-out-amount", "1");
+  await page.check("#cash-out-eth");
+  await page.click("#cash-out");
+  const sold = await lastTask(page, 120_000);
+  assert.equal(sold.status, "done", sold.step);
+  await waitForBalance(page, 95n * DAI / 10n);
+  const eth = await dai.runner.getBalance(ethPayee);
+  assert.ok(eth > 0n, `the ETH reached ${ethPayee}: ${sold.step}`);
+  assert.equal(await dai.balanceOf(ethPayee), 0n);
 });
 
 test("a reload keeps the wallet, the balance and the history", async () => {
