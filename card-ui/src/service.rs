@@ -27,6 +27,8 @@ const NODE_URL_KEY: &str = "spoke-card/node-url";
 const DEPOSIT_WAIT: Duration = Duration::from_secs(600);
 /// How long a payment or a redeem may wait for collateral and the recipient.
 const PAYMENT_WAIT: Duration = Duration::from_secs(180);
+/// How long Send keeps trying while the node collateralizes the recipient's channel.
+const COLLATERAL_WAIT: Duration = Duration::from_secs(120);
 
 /// "0x1234…abcd"
 pub fn short(address: &Address) -> String {
@@ -438,20 +440,35 @@ impl Service {
                 Box::pin(async move {
                     let working =
                         |step: &str| service.step(id, &title, Status::Working(step.into()), None);
-                    if c.client
+                    let needs_collateral = c
+                        .client
                         .recipient_needs_collateral(to, c.dai, amount)
                         .await
-                        .map_err(|e| explain(&e))?
-                    {
-                        working("The recipient's channel needs collateral: the node is depositing it (a block or two)…");
-                        c.client.request_collateral(c.dai).await.ok();
-                    }
-                    working("Signing the payment…");
-                    let payment = c
-                        .client
-                        .pay(to, c.dai, amount)
-                        .await
                         .map_err(|e| explain(&e))?;
+                    if needs_collateral {
+                        // The node deposits it when the payment comes, and holds the payment a few blocks
+                        // for it; beyond that it answers INSUFFICIENT_COLLATERAL and the payment is tried again.
+                        working("The recipient's channel needs collateral: the node deposits it first (a block or two)…");
+                    } else {
+                        working("Signing the payment…");
+                    }
+                    let deadline = web::now() + COLLATERAL_WAIT;
+                    let payment = loop {
+                        match c.client.pay(to, c.dai, amount).await {
+                            Ok(payment) => break payment,
+                            Err(e)
+                                if e.code() == "INSUFFICIENT_COLLATERAL"
+                                    && web::now() < deadline =>
+                            {
+                                working("The node is still adding collateral to the recipient's channel (it counts once their card is online); trying again in 5 s…");
+                                web::sleep(Duration::from_secs(5)).await;
+                            }
+                            Err(e) if e.code() == "INSUFFICIENT_COLLATERAL" => {
+                                return Err("The recipient's channel still has no collateral: their card has to be online for the node to add it. Nothing was paid; try again later.".into());
+                            }
+                            Err(e) => return Err(explain(&e)),
+                        }
+                    };
                     working("Sent; waiting for the recipient to take it…");
                     c.client
                         .wait_payment(payment, PAYMENT_WAIT)

@@ -63,6 +63,11 @@ pub fn storage() -> Result<Arc<dyn KeyValue>, String> {
     Ok(Arc::new(spoke_client::MemoryKv::new()))
 }
 
+/// The time on the page's clock, for deadlines.
+pub fn now() -> Duration {
+    Duration::from_secs_f64(js_sys::Date::now() / 1000.0)
+}
+
 /// `unix_seconds` as the reader's local date and time, as their browser writes it.
 pub fn local_time(unix_seconds: u64) -> String {
     let date = js_sys::Date::new(&JsValue::from_f64(unix_seconds as f64 * 1000.0));

@@ -48,6 +48,16 @@ async function person(name, allow = []) {
     const body = await response.text().catch(() => "");
     refusals.push(`${response.status()} ${response.request().method()} ${response.url()} ${body.slice(0, 300)}`);
   });
+  // Every step any task shows, however briefly: the test checks what the person was told along the way.
+  await page.addInitScript(() => {
+    window.__spokeSteps = [];
+    new MutationObserver(() => {
+      for (const step of document.querySelectorAll(".tasks li.task .step")) {
+        const text = step.textContent;
+        if (window.__spokeSteps.at(-1) !== text && !window.__spokeSteps.includes(text)) window.__spokeSteps.push(text);
+      }
+    }).observe(document, { subtree: true, childList: true, characterData: true });
+  });
   await page.goto(dev.cardUrl);
   await page.waitForSelector("#dai-balance", { timeout: 60_000 });
   const address = await page.getAttribute("header .address", "title");
@@ -150,6 +160,11 @@ test("a payment reaches the payee's card without a reload", async () => {
   await screenshot(page, "send");
   await page.click("#send");
   assert.equal((await lastTask(page)).status, "done");
+  // Bob's channel had no collateral from the node yet: the card said so before it signed, never a bare spinner.
+  const steps = await page.evaluate(() => window.__spokeSteps);
+  const collateral = steps.findIndex((s) => /needs collateral/.test(s));
+  assert.ok(collateral >= 0, `the collateral wait was shown: ${JSON.stringify(steps)}`);
+  assert.ok(steps.indexOf("Sent; waiting for the recipient to take it…") > collateral, JSON.stringify(steps));
   await waitForBalance(page, 375n * DAI / 10n);
   await waitForBalance(bob.page, 125n * DAI / 10n);
 });
