@@ -5,6 +5,7 @@
 //! Layout: [`state`] holds the whole card and its reducer; [`service`] runs what pages ask for and reports each
 //! step; `pages/` has one file per screen and no protocol logic.
 
+mod activity;
 mod amount;
 mod app;
 mod pages;

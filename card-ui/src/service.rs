@@ -14,6 +14,7 @@ use spoke_client::{Client, ClientConfig, ClientEvent, Error, ExitStep, KeyValue,
 use yew::UseReducerDispatcher;
 
 use crate::{
+    activity::Kind,
     amount,
     state::{Action, Card, OnChain, Phase, Status, Task},
     web,
@@ -216,6 +217,11 @@ impl Service {
             dev,
             encrypted,
         });
+        self.dispatch
+            .dispatch(Action::ChainLog(crate::activity::load(
+                self.kv.as_ref(),
+                wallet.address(),
+            )));
         Ok(())
     }
 
@@ -395,7 +401,8 @@ impl Service {
                     service.deposit_task.set(Some(id));
                     let done = c.client.deposit(c.dai, amount, DEPOSIT_WAIT).await;
                     service.deposit_task.set(None);
-                    done.map_err(|e| explain(&e))?;
+                    let tx = done.map_err(|e| explain(&e))?;
+                    service.log_chain(&c, Kind::Deposit, amount, "from your address".into(), tx);
                     Ok(("In your card.".into(), None))
                 })
             },
@@ -628,6 +635,12 @@ impl Service {
                     if !receipt.status {
                         return Err("The withdrawal was mined but failed; its commitment is kept and can be sent again.".into());
                     }
+                    let detail = if as_eth {
+                        format!("as {} ETH to {}", amount::format(out, 6), short(&to))
+                    } else {
+                        format!("to {}", short(&to))
+                    };
+                    service.log_chain(&c, Kind::CashOut, amount, detail, tx);
                     Ok((
                         format!("{} {unit} sent to {}.", amount::format(out, 6), short(&to)),
                         Some(tx.to_string()),
@@ -696,6 +709,21 @@ impl Service {
             web::sleep(Duration::from_secs(1)).await;
         }
         Err("The exit is done, but the node has not yet seen the channel concluded: reload the card later.".into())
+    }
+}
+
+impl Service {
+    /// Adds a deposit or cash out to the card's History.
+    fn log_chain(&self, c: &Connected, kind: Kind, amount: U256, detail: String, tx: B256) {
+        let entry = crate::activity::Entry {
+            kind,
+            amount,
+            detail,
+            tx,
+            at: web::now().as_secs(),
+        };
+        let log = crate::activity::record(self.kv.as_ref(), c.wallet.address(), entry);
+        self.dispatch.dispatch(Action::ChainLog(log));
     }
 }
 

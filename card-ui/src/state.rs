@@ -70,6 +70,8 @@ pub struct Card {
     pub channel: Option<ChannelView>,
     pub on_chain: OnChain,
     pub history: Vec<PaymentRecord>,
+    /// Deposits and cash outs, newest first.
+    pub chain_log: Vec<crate::activity::Entry>,
     /// Newest first.
     pub tasks: Vec<Task>,
     /// A passing message: a payment came in.
@@ -88,6 +90,7 @@ impl Card {
             channel: None,
             on_chain: OnChain::default(),
             history: Vec::new(),
+            chain_log: Vec::new(),
             tasks: Vec::new(),
             notice: None,
         }
@@ -132,6 +135,7 @@ pub enum Action {
     Channel(ChannelView),
     OnChain(OnChain),
     History(Vec<PaymentRecord>),
+    ChainLog(Vec<crate::activity::Entry>),
     /// A new task, or a task's new status (same id).
     Task(Task),
     Notice(Option<String>),
@@ -164,6 +168,7 @@ impl Reducible for Card {
             Action::Channel(channel) => card.channel = Some(channel),
             Action::OnChain(on_chain) => card.on_chain = on_chain,
             Action::History(history) => card.history = history,
+            Action::ChainLog(log) => card.chain_log = log,
             Action::Task(task) => match card.tasks.iter_mut().find(|t| t.id == task.id) {
                 Some(known) => *known = task,
                 None => {
