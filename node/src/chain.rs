@@ -1,5 +1,8 @@
 //! What the node reads from the chain, behind one trait. [`RpcChain`] reads the ChannelManager over JSON-RPC,
-//! at a block `confirmations` deep, so a deposit is counted only once it is final enough.
+//! at a block `confirmations` deep, so a deposit is counted only once it is final enough, and watches the RPC's
+//! mempool for dispute transactions before they are mined (`mempool`).
+
+mod mempool;
 
 use alloy::{
     eips::{BlockId, BlockNumberOrTag},
@@ -24,6 +27,45 @@ pub enum ChainEvent {
     Responded { channel_id: B256, nonce: u64 },
     /// A dispute was concluded with the state at `nonce`; the pair moved to its next epoch.
     Concluded { channel_id: B256, nonce: u64 },
+}
+
+/// Which dispute call a pending transaction makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DisputeCall {
+    /// `dispute` with a double-signed state, or `disputeWithoutState` (the nonce-0 state): opens a dispute.
+    Dispute,
+    /// `respond`: replaces the state of a dispute already open.
+    Respond,
+}
+
+/// What a transaction bids per gas (wei). A legacy transaction's gas price is both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxFees {
+    pub max_fee_per_gas: u128,
+    pub max_priority_fee_per_gas: u128,
+}
+
+/// A ChannelManager dispute call in the RPC's mempool, not mined yet, decoded from its calldata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingDispute {
+    pub tx_hash: B256,
+    /// Its sender (the contract takes a dispute only from the user or the node).
+    pub from: Address,
+    pub call: DisputeCall,
+    pub user: Address,
+    pub node: Address,
+    /// The nonce of the state it carries (0 for `disputeWithoutState`).
+    pub nonce: u64,
+    pub fees: TxFees,
+}
+
+/// What one look at the mempool found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PendingScan {
+    /// The dispute calls that entered the mempool since the previous look.
+    Seen(Vec<PendingDispute>),
+    /// The RPC does not show its pending transactions (`reason` is its answer): only mined events can be used.
+    Unsupported { reason: String },
 }
 
 /// A channel's status in the contract.
@@ -77,6 +119,15 @@ pub trait Chain: Send + Sync {
     /// What `claim` would pay `side` of a concluded channel in `asset` now, at the head: its deposit plus its exit,
     /// capped by what the channel holds (zero when nothing is owed).
     async fn claimable(&self, channel_id: B256, asset: Address, side: Side) -> Result<U256>;
+
+    /// The `dispute`, `disputeWithoutState` and `respond` calls sent straight to the ChannelManager that entered
+    /// the RPC's mempool since the previous call: only those that would succeed if mined at the head (simulated
+    /// from their sender), and only disputes from a party of the channel, so a stranger's or a malformed call is
+    /// left out.
+    async fn pending_disputes(&self) -> Result<PendingScan>;
+
+    /// Whether the RPC holds this transaction unmined (false once mined, and for one it does not know).
+    async fn is_pending(&self, tx_hash: B256) -> Result<bool>;
 }
 
 /// The chain over JSON-RPC.
@@ -84,6 +135,8 @@ pub trait Chain: Send + Sync {
 pub struct RpcChain {
     manager: ChannelManager::ChannelManagerInstance<DynProvider>,
     confirmations: u64,
+    /// The RPC's pending-transaction filter, shared by clones: one poller per node.
+    mempool: std::sync::Arc<tokio::sync::Mutex<mempool::Filter>>,
 }
 
 impl RpcChain {
@@ -91,6 +144,7 @@ impl RpcChain {
         RpcChain {
             manager: ChannelManager::new(channel_manager, provider),
             confirmations,
+            mempool: Default::default(),
         }
     }
 
@@ -271,5 +325,19 @@ impl Chain for RpcChain {
             deposit + magnitude
         };
         Ok(owed.min(held))
+    }
+
+    async fn pending_disputes(&self) -> Result<PendingScan> {
+        self.scan_mempool().await
+    }
+
+    async fn is_pending(&self, tx_hash: B256) -> Result<bool> {
+        let tx = self
+            .manager
+            .provider()
+            .get_transaction_by_hash(tx_hash)
+            .await
+            .map_err(|e| Error::Chain(e.to_string()))?;
+        Ok(tx.is_some_and(|tx| tx.block_number.is_none()))
     }
 }

@@ -340,8 +340,16 @@ fn node_config(
         "--confirmations=1".to_string(),
         // A fixed rate both ways, so that selling Dai for ETH (the card's Cash out in ETH) works here as it would
         // on a node whose operator set rates: 2,000 Dai per ETH, less the default spread.
-        format!("--exchange-rate={}:{}=1/{DEV_DAI_PER_ETH}", deployment.dai, Address::ZERO),
-        format!("--exchange-rate={}:{}={DEV_DAI_PER_ETH}/1", Address::ZERO, deployment.dai),
+        format!(
+            "--exchange-rate={}:{}=1/{DEV_DAI_PER_ETH}",
+            deployment.dai,
+            Address::ZERO
+        ),
+        format!(
+            "--exchange-rate={}:{}={DEV_DAI_PER_ETH}/1",
+            Address::ZERO,
+            deployment.dai
+        ),
         // The card's policy lets it fetch only the node's origin: its chain reads go through the node.
         "--rpc-proxy".to_string(),
     ];

@@ -4,6 +4,10 @@
 //!
 //! No code path holds two channel mutexes at once: routing a payment takes the payer's, lets it go, then takes the
 //! payee's, so two users paying each other cannot deadlock.
+//!
+//! A second mutex per channel serializes what the node does on chain in the channel's dispute (`api::dispute`):
+//! the pass over mined disputes and the mempool watch both answer disputes, and must not both send an answer.
+//! It may be held while a channel mutex is taken, never the other way round.
 
 use std::{
     collections::HashMap,
@@ -18,24 +22,40 @@ pub use spoke_protocol::wire::{IncomingPayment, NodeEvent as Event, PendingPropo
 /// How many events may queue for one connection before it counts as too slow and is dropped.
 const QUEUE: usize = 256;
 
+/// The mutex of `channel_id` in `map`, made on first use.
+fn entry(
+    map: &Mutex<HashMap<B256, Arc<tokio::sync::Mutex<()>>>>,
+    channel_id: B256,
+) -> Arc<tokio::sync::Mutex<()>> {
+    map.lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .entry(channel_id)
+        .or_default()
+        .clone()
+}
+
 /// Channel mutexes and live connections.
 #[derive(Debug, Default)]
 pub struct Hub {
     channels: Mutex<HashMap<B256, Arc<tokio::sync::Mutex<()>>>>,
+    disputes: Mutex<HashMap<B256, Arc<tokio::sync::Mutex<()>>>>,
     peers: Mutex<HashMap<Address, Vec<mpsc::Sender<Event>>>>,
 }
 
 impl Hub {
     /// Waits for the mutex of `channel_id`; updates to the channel happen only while it is held.
     pub async fn lock(&self, channel_id: B256) -> OwnedMutexGuard<()> {
-        let mutex = {
-            let mut channels = self
-                .channels
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            channels.entry(channel_id).or_default().clone()
-        };
-        mutex.lock_owned().await
+        entry(&self.channels, channel_id).lock_owned().await
+    }
+
+    /// Waits for the dispute mutex of `channel_id`; the node's dispute transactions in it are decided under it.
+    pub async fn lock_dispute(&self, channel_id: B256) -> OwnedMutexGuard<()> {
+        entry(&self.disputes, channel_id).lock_owned().await
+    }
+
+    /// The dispute mutex of `channel_id` if nobody holds it.
+    pub fn try_lock_dispute(&self, channel_id: B256) -> Option<OwnedMutexGuard<()>> {
+        entry(&self.disputes, channel_id).try_lock_owned().ok()
     }
 
     /// A new connection of `user`: the receiver gets every event pushed to the user until it is dropped.

@@ -14,7 +14,7 @@ use std::{
 };
 
 use alloy::{
-    eips::eip2718::Encodable2718,
+    eips::{eip2718::Encodable2718, BlockNumberOrTag},
     network::{EthereumWallet, NetworkTransactionBuilder, TransactionBuilder},
     primitives::Bytes,
     providers::{DynProvider, Provider, ProviderBuilder},
@@ -27,7 +27,7 @@ use spoke_contracts::bindings::{ChannelManager, DevDai};
 use spoke_protocol::{Address, Side, SignedCommitment, B256, U256};
 use tokio::sync::Mutex;
 
-use crate::{Error, Result};
+use crate::{chain::TxFees, Error, Result};
 
 /// Retries of one RPC request after a transient failure (so at most four tries).
 const RETRIES: u32 = 3;
@@ -39,6 +39,10 @@ const MAX_POLL: Duration = Duration::from_secs(2);
 const APPROVE_TIMEOUT: Duration = Duration::from_secs(120);
 /// How many sent transactions remember their `what` for [`TxSender::wait`]; older ones are reported by hash only.
 const REMEMBERED: usize = 1024;
+/// The gas limit of an answer sent behind a dispute that is not mined yet, whose gas cannot be estimated (the
+/// estimate reverts: the channel is not in dispute before that transaction). A `respond` with 8 assets and a
+/// locks root uses well under half of it; only the gas used is paid.
+const RESPOND_GAS: u64 = 300_000;
 
 /// The node's transaction sender: signs with the node's key, keeps the nonce, estimates gas, retries transient
 /// RPC failures a bounded number of times.
@@ -367,6 +371,57 @@ impl TxSender {
         .await
     }
 
+    /// Answers a dispute of the node's channel with `user` that is still in the mempool, bidding `ahead`: the
+    /// answer goes out at once, so it can be mined in the dispute's own block, right behind it. Miners order a
+    /// block by tip, then by arrival, so the answer bids the node's usual tip, no more than the dispute's (it
+    /// arrives later), and the higher of both max fees, so it never waits longer than the node's other
+    /// transactions queued behind it on the same account. `None`, sending nothing, when the dispute bids less than
+    /// the node would pay (it may wait long; the node answers once it is mined). An answer mined ahead of the
+    /// dispute anyway (the base fee rose) reverts, and the mined dispute is answered again.
+    pub async fn respond_behind(
+        &self,
+        user: Address,
+        state: &spoke_protocol::ChannelState,
+        user_signature: &spoke_protocol::Signature,
+        node_signature: &spoke_protocol::Signature,
+        ahead: TxFees,
+    ) -> Result<Option<B256>> {
+        const WHAT: &str = "answer to a pending dispute";
+        let ours = retry(|| self.provider.estimate_eip1559_fees())
+            .await
+            .map_err(|e| chain(WHAT, &e))?;
+        let head = retry(|| {
+            self.provider
+                .get_block_by_number(BlockNumberOrTag::Latest)
+                .into_future()
+        })
+        .await
+        .map_err(|e| chain(WHAT, &e))?;
+        let base_fee = head
+            .and_then(|block| block.header.base_fee_per_gas)
+            .map_or(0, u128::from);
+        let ours = TxFees {
+            max_fee_per_gas: ours.max_fee_per_gas,
+            max_priority_fee_per_gas: ours.max_priority_fee_per_gas,
+        };
+        let Some(fees) = fees_behind(ahead, ours, base_fee) else {
+            return Ok(None);
+        };
+        let call = ChannelManager::respondCall {
+            user,
+            node: self.address,
+            state: spoke_contracts::sol_state(state),
+            userSig: Bytes::from(user_signature.as_bytes().to_vec()),
+            nodeSig: Bytes::from(node_signature.as_bytes().to_vec()),
+        };
+        let tx = self
+            .call_tx(self.channel_manager, &call)
+            .with_gas_limit(RESPOND_GAS)
+            .with_max_fee_per_gas(fees.max_fee_per_gas)
+            .with_max_priority_fee_per_gas(fees.max_priority_fee_per_gas);
+        self.send(tx, WHAT).await.map(Some)
+    }
+
     /// Concludes the dispute of the node's channel with `user` with the disputed state itself (the contract
     /// compares its hash with the stored one).
     pub async fn conclude(
@@ -503,6 +558,30 @@ impl TxSender {
     }
 }
 
+/// The fees of a transaction meant to be mined right behind one bidding `ahead`, from the node's usual `ours`,
+/// at the head's `base_fee`; `None` when `ahead` pays a smaller tip than `ours` at that base fee (it cannot be
+/// followed without underbidding the node's own queue). Miners rank by the tip a transaction actually pays,
+/// `min(tip, max fee − base fee)`: the follower's is `ours`' tip, at most the leader's, and on a tie the one that
+/// arrived first goes first.
+pub fn fees_behind(ahead: TxFees, ours: TxFees, base_fee: u128) -> Option<TxFees> {
+    if ahead.max_fee_per_gas < base_fee {
+        return None;
+    }
+    let paid = ahead
+        .max_priority_fee_per_gas
+        .min(ahead.max_fee_per_gas - base_fee);
+    if paid < ours.max_priority_fee_per_gas {
+        return None;
+    }
+    Some(TxFees {
+        max_fee_per_gas: ahead
+            .max_fee_per_gas
+            .max(ours.max_fee_per_gas)
+            .max(base_fee + ours.max_priority_fee_per_gas),
+        max_priority_fee_per_gas: ours.max_priority_fee_per_gas,
+    })
+}
+
 /// Runs `request` again after a transient failure, at most [`RETRIES`] times, with a doubling pause.
 async fn retry<T, F, Fut>(mut request: F) -> Result<T, TransportError>
 where
@@ -570,4 +649,61 @@ fn error_text<E: SolInterface + std::fmt::Debug>(e: &E) -> String {
 
 fn chain(what: &'static str, err: &TransportError) -> Error {
     Error::Chain(format!("{what}: {err}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GWEI: u128 = 1_000_000_000;
+
+    fn fees(max: u128, tip: u128) -> TxFees {
+        TxFees {
+            max_fee_per_gas: max,
+            max_priority_fee_per_gas: tip,
+        }
+    }
+
+    #[test]
+    fn an_answer_behind_a_dispute_bids_the_nodes_tip_and_the_higher_max_fee() {
+        let base = 10 * GWEI;
+        // The dispute pays a 3 gwei tip; the node would pay 2: it follows at 2, with the larger max fee.
+        let behind = fees_behind(fees(40 * GWEI, 3 * GWEI), fees(22 * GWEI, 2 * GWEI), base);
+        assert_eq!(behind, Some(fees(40 * GWEI, 2 * GWEI)));
+        // The same tip: a tie, broken by arrival.
+        let behind = fees_behind(fees(15 * GWEI, 2 * GWEI), fees(22 * GWEI, 2 * GWEI), base);
+        assert_eq!(behind, Some(fees(22 * GWEI, 2 * GWEI)));
+    }
+
+    #[test]
+    fn a_dispute_that_bids_less_than_the_node_is_not_followed() {
+        let base = 10 * GWEI;
+        // A smaller tip.
+        assert_eq!(
+            fees_behind(fees(40 * GWEI, GWEI), fees(22 * GWEI, 2 * GWEI), base),
+            None
+        );
+        // A large tip it cannot pay: max fee − base fee is what it pays.
+        assert_eq!(
+            fees_behind(fees(11 * GWEI, 5 * GWEI), fees(22 * GWEI, 2 * GWEI), base),
+            None
+        );
+        // Below the base fee: not minable now.
+        assert_eq!(
+            fees_behind(fees(9 * GWEI, 5 * GWEI), fees(22 * GWEI, 2 * GWEI), base),
+            None
+        );
+    }
+
+    #[test]
+    fn a_legacy_dispute_is_followed_at_its_effective_tip() {
+        // A gas price of 13 gwei at a base fee of 10 pays a 3 gwei tip.
+        let legacy = fees(13 * GWEI, 13 * GWEI);
+        let behind = fees_behind(legacy, fees(22 * GWEI, 3 * GWEI), 10 * GWEI);
+        assert_eq!(behind, Some(fees(22 * GWEI, 3 * GWEI)));
+        assert_eq!(
+            fees_behind(legacy, fees(22 * GWEI, 4 * GWEI), 10 * GWEI),
+            None
+        );
+    }
 }

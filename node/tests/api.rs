@@ -33,6 +33,10 @@ async fn health_and_config_answer() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["chainId"], 31337);
     assert_eq!(body["loginDomain"], "127.0.0.1:8080");
+    assert_eq!(
+        body["depositConfirmations"],
+        json!(h.state.collateral.confirmations)
+    );
     assert_eq!(body["node"], json!(h.state.node));
     assert_eq!(body["channelManager"], json!(h.deployment.channel_manager));
 }

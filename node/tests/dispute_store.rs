@@ -1,6 +1,7 @@
 //! The node's record of its own disputes, one suite on SQLite (a file) and on a real PostgreSQL server of the
 //! test's own: transactions come back in the order they were sent (even within one second) with their latest
-//! status, and a channel is in dispute from its freeze until its dispute is finished.
+//! status, and a channel is in dispute from its freeze until its dispute is finished; a freeze from the mempool is
+//! lifted only once every transaction that caused it is gone, and never once a mined dispute confirmed it.
 
 mod common;
 
@@ -8,7 +9,7 @@ use std::sync::Arc;
 
 use common::{postgres::Postgres, Channel};
 use spoke_node::store::{
-    ChannelRecord, DisputeAction, DisputeTx, DisputeTxStatus, SqlStore, Store,
+    ChannelRecord, DisputeAction, DisputeTx, DisputeTxStatus, PendingDisputeTx, SqlStore, Store,
 };
 use spoke_protocol::{Address, B256};
 
@@ -76,6 +77,56 @@ async fn conformance(store: Arc<dyn Store>) {
     store.finish_dispute(id).await.expect("finish");
     assert!(store.channels_in_dispute().await.expect("list").is_empty());
     assert!(store.is_frozen(id).await.expect("frozen"), "still frozen");
+
+    // Frozen from the mempool by two transactions (the second replaced the first, say).
+    let pending = other.params.channel_id();
+    let first = PendingDisputeTx {
+        channel_id: pending,
+        tx_hash: B256::repeat_byte(0x0a),
+        nonce: 3,
+        seen_at: 1_700_000_000,
+    };
+    let second = PendingDisputeTx {
+        tx_hash: B256::repeat_byte(0x0b),
+        nonce: 4,
+        ..first.clone()
+    };
+    for tx in [&first, &first, &second] {
+        store.record_pending_dispute(tx).await.expect("record");
+        store.freeze(pending).await.expect("freeze");
+    }
+    let recorded = store.pending_disputes().await.expect("read");
+    assert_eq!(recorded, vec![first.clone(), second.clone()]);
+    assert!(
+        !store
+            .release_freeze(pending, &[first.tx_hash])
+            .await
+            .expect("release"),
+        "the second is still there"
+    );
+    assert!(store.is_frozen(pending).await.expect("frozen"));
+    assert_eq!(
+        store.pending_disputes().await.expect("read"),
+        vec![second.clone()]
+    );
+    assert!(store
+        .release_freeze(pending, &[second.tx_hash])
+        .await
+        .expect("release"));
+    assert!(!store.is_frozen(pending).await.expect("frozen"), "released");
+    assert!(store.pending_disputes().await.expect("read").is_empty());
+    assert!(store.channels_in_dispute().await.expect("list").is_empty());
+
+    // Once a mined dispute confirmed the freeze, what the mempool showed is forgotten and nothing releases it.
+    store.record_pending_dispute(&first).await.expect("record");
+    store.freeze(pending).await.expect("freeze");
+    store.confirm_freeze(pending).await.expect("confirm");
+    assert!(store.pending_disputes().await.expect("read").is_empty());
+    assert!(!store
+        .release_freeze(pending, &[first.tx_hash])
+        .await
+        .expect("release"));
+    assert!(store.is_frozen(pending).await.expect("frozen"), "final");
 }
 
 #[tokio::test]

@@ -22,6 +22,9 @@ pub struct NodeConfig {
     pub timing: Timing,
     pub max_locks: usize,
     pub login_domain: String,
+    /// Blocks the chain must add on top of a deposit's block before the node counts it: a client waits for
+    /// them (and shows them) before asking.
+    pub deposit_confirmations: u64,
 }
 
 /// `POST /auth/challenge`.

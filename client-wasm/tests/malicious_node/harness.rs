@@ -524,6 +524,7 @@ impl Harness {
             timing: Timing::default(),
             max_locks: 8,
             login_domain: address.to_string(),
+            deposit_confirmations: 0,
         };
         let funded = funded_state(&params, &user, &node);
         let mut keys = HashMap::new();

@@ -1,5 +1,6 @@
-//! The node follows each dispute of its own channels through to its money: it answers a stale dispute (again on
-//! later ticks if an answer failed), reveals the preimages it knows of locks paid to it, concludes once the chain's
+//! The node follows each dispute of its own channels through to its money: it freezes the channel as soon as it
+//! sees the dispute (mined, or still in the mempool: `api::mempool`), answers a stale dispute (at once, and again
+//! on later ticks if an answer failed), reveals the preimages it knows of locks paid to it, concludes once the chain's
 //! clock passes the consensus window and R more (left to whoever disputed), settles the locks whose outcome is its own, and claims what it is owed.
 //!
 //! What to do is computed each tick from the chain (the dispute record, `lockSettled`, `revealedAt`, the ledger)
@@ -15,10 +16,10 @@ use spoke_protocol::{
 
 use super::{now, AppState};
 use crate::{
-    chain::{ChannelStatus, DisputeRecord},
+    chain::{ChannelStatus, DisputeRecord, TxFees},
     store::{
-        ChannelRecord, DisputeAction, DisputeTx, DisputeTxStatus, PaymentStatus, StoredUpdate,
-        Write,
+        ChannelRecord, DisputeAction, DisputeTx, DisputeTxStatus, PaymentStatus, PendingDisputeTx,
+        StoredUpdate, Write,
     },
     Error, Result,
 };
@@ -38,6 +39,59 @@ pub struct Memory {
     missed: HashSet<B256>,
 }
 
+/// Where the node saw a dispute of one of its channels.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Seen {
+    /// A mined `Disputed` event, holding the state at `nonce`.
+    Mined { nonce: u64 },
+    /// A transaction in the mempool (a dispute, or an answer to one) carrying the state at `nonce`.
+    Pending { tx_hash: B256, nonce: u64 },
+}
+
+/// Freezes a channel of the node on a dispute: from now on it takes no update (409 `CHANNEL_FROZEN`). The one
+/// freeze of both paths. It waits for the channel's mutex, so an update being accepted at this moment is stored
+/// before the freeze and is among the states a stale dispute is answered with.
+///
+/// A freeze from the mempool is recorded with its transaction, so it can be lifted if that transaction never
+/// gets mined (`api::mempool`); a mined dispute makes the freeze final.
+pub(super) async fn freeze(state: &AppState, channel: &ChannelRecord, seen: Seen) -> Result<()> {
+    let id = channel.channel_id;
+    let _guard = state.hub.lock(id).await;
+    let was_frozen = state.store.is_frozen(id).await?;
+    match seen {
+        Seen::Mined { nonce } => {
+            // Forgotten before the freeze, so a release deciding at the same time finds nothing to release.
+            state.store.confirm_freeze(id).await?;
+            state.store.freeze(id).await?;
+            if was_frozen {
+                tracing::info!(channel = %id, nonce, "the dispute is mined: the channel stays frozen");
+            } else {
+                tracing::warn!(channel = %id, nonce, "dispute seen on chain: the channel is frozen");
+            }
+        }
+        Seen::Pending { tx_hash, nonce } => {
+            // Recorded before the freeze: a crash between the two leaves a record to clear, never a freeze
+            // nobody would ever lift.
+            state
+                .store
+                .record_pending_dispute(&PendingDisputeTx {
+                    channel_id: id,
+                    tx_hash,
+                    nonce,
+                    seen_at: now(),
+                })
+                .await?;
+            state.store.freeze(id).await?;
+            if was_frozen {
+                tracing::info!(channel = %id, tx = %tx_hash, nonce, "another dispute transaction in the mempool");
+            } else {
+                tracing::warn!(channel = %id, tx = %tx_hash, nonce, "dispute transaction seen in the mempool, not mined yet: the channel is frozen");
+            }
+        }
+    }
+    Ok(())
+}
+
 /// One pass over every channel of the node in dispute. Each channel's failure is logged on its own and the
 /// channel is looked at again next tick.
 pub async fn follow_disputes(state: &AppState, memory: &mut Memory) -> Result<()> {
@@ -51,6 +105,7 @@ pub async fn follow_disputes(state: &AppState, memory: &mut Memory) -> Result<()
 
 async fn follow(state: &AppState, channel: &ChannelRecord, memory: &mut Memory) -> Result<()> {
     let id = channel.channel_id;
+    let _guard = state.hub.lock_dispute(id).await;
     if in_flight(state, id).await? {
         return Ok(());
     }
@@ -78,11 +133,29 @@ async fn follow(state: &AppState, channel: &ChannelRecord, memory: &mut Memory) 
                 return Ok(());
             }
         }
-        return answer(state, channel, &record, memory).await;
+        return answer(
+            state,
+            channel,
+            record.nonce,
+            Via::Mined {
+                record: &record,
+                memory,
+            },
+        )
+        .await;
     }
     if record.status == ChannelStatus::Dispute {
         // Too late to answer now; this only reports it if the node held a newer state.
-        answer(state, channel, &record, memory).await?;
+        answer(
+            state,
+            channel,
+            record.nonce,
+            Via::Mined {
+                record: &record,
+                memory,
+            },
+        )
+        .await?;
     }
     let Some(disputed) = disputed else {
         if memory.unknown_state.insert(id) {
@@ -137,7 +210,7 @@ async fn follow(state: &AppState, channel: &ChannelRecord, memory: &mut Memory) 
 }
 
 /// Looks at the channel's transactions in flight and records how they ended; true while one is still pending.
-async fn in_flight(state: &AppState, id: B256) -> Result<bool> {
+pub(super) async fn in_flight(state: &AppState, id: B256) -> Result<bool> {
     for mut sent in state.store.dispute_txs(id).await? {
         if sent.status != DisputeTxStatus::Sent {
             continue;
@@ -170,15 +243,7 @@ async fn send(
     sending: impl std::future::Future<Output = Result<B256>>,
 ) -> Result<bool> {
     let tx_hash = sending.await?;
-    let mut sent = DisputeTx {
-        channel_id,
-        tx_hash,
-        action,
-        status: DisputeTxStatus::Sent,
-        sent_at: now(),
-    };
-    state.store.record_dispute_tx(&sent).await?;
-    tracing::info!(channel = %channel_id, tx = %tx_hash, %action, "dispute transaction sent");
+    let mut sent = record_sent(state, channel_id, action, tx_hash).await?;
     sent.status = match state.tx.wait(tx_hash, 1, MINE_WAIT).await {
         Ok(_) => DisputeTxStatus::Mined,
         Err(Error::TxTimeout { .. }) => return Ok(false),
@@ -193,14 +258,45 @@ async fn send(
     Ok(true)
 }
 
-/// A dispute with an older state than the newest both sides signed is answered with the newer one, on every tick
-/// until it is, while the window is open: the window is fixed, and an answer that comes too late cannot be made
-/// up for.
-async fn answer(
+/// Records a transaction the RPC accepted as in flight: nothing else is sent for the channel until it ends.
+async fn record_sent(
+    state: &AppState,
+    channel_id: B256,
+    action: DisputeAction,
+    tx_hash: B256,
+) -> Result<DisputeTx> {
+    let sent = DisputeTx {
+        channel_id,
+        tx_hash,
+        action,
+        status: DisputeTxStatus::Sent,
+        sent_at: now(),
+    };
+    state.store.record_dispute_tx(&sent).await?;
+    tracing::info!(channel = %channel_id, tx = %tx_hash, %action, "dispute transaction sent");
+    Ok(sent)
+}
+
+/// Where the dispute being answered is, which decides how the answer is sent.
+pub(super) enum Via<'a> {
+    /// Mined, as `record` shows: answered while its window is open, waiting for the answer to be mined.
+    Mined {
+        record: &'a DisputeRecord,
+        memory: &'a mut Memory,
+    },
+    /// In the mempool, bidding `fees`: answered at once, right behind it (`TxSender::respond_behind`). The answer
+    /// cannot be mined before the dispute, so it is left in flight for the passes over mined disputes.
+    Pending { fees: TxFees },
+}
+
+/// A dispute with an older state than the newest both sides signed is answered with the newer one, as soon as
+/// it is seen and on every tick until it is, while the window is open: the window is fixed, and an answer that
+/// comes too late cannot be made up for. The one decision of both paths, mined and mempool.
+pub(super) async fn answer(
     state: &AppState,
     channel: &ChannelRecord,
-    record: &DisputeRecord,
-    memory: &mut Memory,
+    disputed: u64,
+    via: Via<'_>,
 ) -> Result<()> {
     let id = channel.channel_id;
     let Some(latest) = state.store.latest_double_signed(id).await? else {
@@ -211,28 +307,68 @@ async fn answer(
     else {
         return Ok(());
     };
-    if latest.nonce <= record.nonce {
+    if latest.nonce <= disputed {
         return Ok(());
     }
-    if record.now >= record.consensus_end {
-        if memory.missed.insert(id) {
-            tracing::error!(channel = %id, disputed = record.nonce, latest = latest.nonce, "the consensus window closed before the stale dispute was answered");
-        }
-        return Ok(());
-    }
-    let sending = state.tx.respond(
-        channel.user,
-        &latest.state,
-        &user_signature,
-        &node_signature,
-    );
     let action = DisputeAction::Answer {
         nonce: latest.nonce,
     };
-    if send(state, id, action, sending).await? {
-        tracing::warn!(channel = %id, disputed = record.nonce, answered = latest.nonce, "a stale dispute was answered with the newer state");
+    match via {
+        Via::Mined { record, memory } => {
+            if record.now >= record.consensus_end {
+                if memory.missed.insert(id) {
+                    tracing::error!(channel = %id, disputed, latest = latest.nonce, "the consensus window closed before the stale dispute was answered");
+                }
+                return Ok(());
+            }
+            let sending = state.tx.respond(
+                channel.user,
+                &latest.state,
+                &user_signature,
+                &node_signature,
+            );
+            if send(state, id, action, sending).await? {
+                tracing::warn!(channel = %id, disputed, answered = latest.nonce, "a stale dispute was answered with the newer state");
+            }
+        }
+        Via::Pending { fees } => {
+            let sent = state
+                .tx
+                .respond_behind(
+                    channel.user,
+                    &latest.state,
+                    &user_signature,
+                    &node_signature,
+                    fees,
+                )
+                .await?;
+            let Some(tx_hash) = sent else {
+                tracing::info!(channel = %id, disputed, latest = latest.nonce, "the stale dispute in the mempool bids less than the node's own fees: it is answered once mined");
+                return Ok(());
+            };
+            record_sent(state, id, action, tx_hash).await?;
+            tracing::warn!(channel = %id, disputed, answered = latest.nonce, tx = %tx_hash, "a stale dispute in the mempool was answered with the newer state, without waiting for it to be mined");
+        }
     }
     Ok(())
+}
+
+/// [`answer`] to a dispute still in the mempool, unless the node is already acting on chain in that channel (a
+/// transaction in flight, or the pass over mined disputes at work in it right now): then that pass answers.
+pub(super) async fn answer_pending(
+    state: &AppState,
+    channel: &ChannelRecord,
+    disputed: u64,
+    fees: TxFees,
+) -> Result<()> {
+    let Some(_guard) = state.hub.try_lock_dispute(channel.channel_id) else {
+        return Ok(());
+    };
+    let txs = state.store.dispute_txs(channel.channel_id).await?;
+    if txs.iter().any(|t| t.status == DisputeTxStatus::Sent) {
+        return Ok(());
+    }
+    answer(state, channel, disputed, Via::Pending { fees }).await
 }
 
 /// Reveals the preimages the node knows of locks paid to it that the registry does not have yet, while a reveal

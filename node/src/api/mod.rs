@@ -8,6 +8,7 @@ pub mod dispute;
 mod error;
 pub mod exchange;
 mod links;
+pub mod mempool;
 mod payments;
 mod route;
 pub mod rpc_proxy;
@@ -232,6 +233,7 @@ async fn config(State(state): State<AppState>) -> Json<spoke_protocol::wire::Nod
         timing: state.timing,
         max_locks: state.max_locks,
         login_domain: state.domain.clone(),
+        deposit_confirmations: state.collateral.confirmations,
     })
 }
 

@@ -1,13 +1,17 @@
 //! The node's background work: it reads the ChannelManager's events from a stored block cursor (a preimage in
 //! the registry settles every lock under its hashlock; a dispute freezes the channel), reveals preimages for
 //! payers who do not come back to countersign, follows its channels' disputes to their payouts (`dispute`), and
-//! moves payments along whose time ran out.
+//! moves payments along whose time ran out. Beside that loop, a second one watches the mempool (`mempool`), so a
+//! dispute freezes its channel when it is broadcast, not only once mined.
 
 use std::time::Duration;
 
 use spoke_protocol::{check_forward, sha256};
 
-use super::{dispute, now, route, AppState};
+use super::{
+    dispute::{self, Seen},
+    mempool, now, route, AppState,
+};
 use crate::{
     chain::ChainEvent,
     store::{PaymentStatus, Write},
@@ -21,32 +25,50 @@ const SPAN: u64 = 2_000;
 /// Most payments looked at per pass and status.
 const BATCH: u32 = 200;
 
-/// Starts the background loop; it runs until the process ends.
+/// Starts the background loops; they run until the process ends or the task is aborted.
 pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
+    // One task, so aborting it stops both; two loops, because a pass of the first can wait half a minute for a
+    // transaction to be mined, and a dispute broadcast meanwhile must still freeze its channel at once.
     tokio::spawn(async move {
-        let mut disputes = dispute::Memory::default();
-        let mut ticker = tokio::time::interval(state.watch_interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticker.tick().await;
-            if let Err(e) = watch_chain(&state).await {
-                tracing::warn!(error = %e, "reading the chain failed; retrying on the next tick");
-            }
-            if let Err(e) = dispute::follow_disputes(&state, &mut disputes).await {
-                tracing::warn!(error = %e, "following disputes failed; retrying on the next tick");
-            }
-            if let Err(e) = reveal_for_absent_payers(&state).await {
-                tracing::warn!(error = %e, "revealing preimages failed; retrying on the next tick");
-            }
-            if let Err(e) = move_timed_out(&state).await {
-                tracing::warn!(error = %e, "moving timed-out payments failed");
-            }
-        }
+        tokio::join!(chain_loop(state.clone()), mempool_loop(state));
     })
 }
 
+async fn chain_loop(state: AppState) {
+    let mut disputes = dispute::Memory::default();
+    let mut ticker = tokio::time::interval(state.watch_interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        if let Err(e) = watch_chain(&state).await {
+            tracing::warn!(error = %e, "reading the chain failed; retrying on the next tick");
+        }
+        if let Err(e) = dispute::follow_disputes(&state, &mut disputes).await {
+            tracing::warn!(error = %e, "following disputes failed; retrying on the next tick");
+        }
+        if let Err(e) = reveal_for_absent_payers(&state).await {
+            tracing::warn!(error = %e, "revealing preimages failed; retrying on the next tick");
+        }
+        if let Err(e) = move_timed_out(&state).await {
+            tracing::warn!(error = %e, "moving timed-out payments failed");
+        }
+    }
+}
+
+async fn mempool_loop(state: AppState) {
+    let mut memory = mempool::Mempool::default();
+    let mut ticker = tokio::time::interval(state.watch_interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        if let Err(e) = mempool::watch_mempool(&state, &mut memory).await {
+            tracing::warn!(error = %e, "watching the mempool failed; retrying on the next tick");
+        }
+    }
+}
+
 /// Reads the events since the cursor, up to the chain's head: a reveal counts the moment it is mined, and so
-/// does a dispute (it freezes the channel before it is final).
+/// does a dispute (it freezes the channel before it is final, if the mempool watch has not already).
 pub async fn watch_chain(state: &AppState) -> Result<()> {
     let head = state.chain.head().await?;
     let mut from = match state.store.cursor(CURSOR).await? {
@@ -92,9 +114,8 @@ async fn handle(state: &AppState, event: ChainEvent) -> Result<()> {
         }
         ChainEvent::Disputed { channel_id, nonce } => {
             if let Some(channel) = state.store.channel(channel_id).await? {
-                tracing::warn!(channel = %channel.channel_id, nonce, "dispute seen: the channel is frozen");
                 // The dispute pass that follows in the same tick answers it if it is stale.
-                state.store.freeze(channel_id).await?;
+                dispute::freeze(state, &channel, Seen::Mined { nonce }).await?;
             }
         }
         // The dispute pass reads where a frozen channel stands from the chain itself.

@@ -98,3 +98,14 @@ pub struct DisputeTx {
     /// Local Unix seconds.
     pub sent_at: u64,
 }
+
+/// A dispute transaction seen in the mempool that froze one of the node's channels before it was mined.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingDisputeTx {
+    pub channel_id: B256,
+    pub tx_hash: B256,
+    /// The nonce of the state it carries (0 for `disputeWithoutState`).
+    pub nonce: u64,
+    /// Local Unix seconds.
+    pub seen_at: u64,
+}

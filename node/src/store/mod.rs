@@ -15,7 +15,7 @@ use spoke_protocol::{
     Address, ChannelState, EncryptedPreimage, Side, Signature, Update, B256, U256,
 };
 
-pub use disputes::{DisputeAction, DisputeTx, DisputeTxStatus};
+pub use disputes::{DisputeAction, DisputeTx, DisputeTxStatus, PendingDisputeTx};
 pub use sql::SqlStore;
 pub use watched::{Registered, WatchStatus, WatchedState, WatchtowerStore};
 
@@ -341,6 +341,21 @@ pub trait Store: Send + Sync {
 
     /// Marks a channel's dispute finished: nothing more to settle or claim for the node.
     async fn finish_dispute(&self, channel_id: B256) -> Result<()>;
+
+    /// Records a dispute transaction seen in the mempool, which freezes its channel (the caller then calls
+    /// [`Store::freeze`]). The same transaction again changes nothing.
+    async fn record_pending_dispute(&self, tx: &PendingDisputeTx) -> Result<()>;
+
+    /// Every dispute transaction recorded from the mempool that is not settled either way yet.
+    async fn pending_disputes(&self) -> Result<Vec<PendingDisputeTx>>;
+
+    /// A dispute of the channel is on chain: its freeze is final, and what the mempool showed is forgotten.
+    async fn confirm_freeze(&self, channel_id: B256) -> Result<()>;
+
+    /// Forgets the channel's pending dispute transactions in `gone` (they left the mempool unmined) and, if that
+    /// leaves none, lifts its freeze; true when it did. A channel whose freeze was confirmed meanwhile has no such
+    /// rows, so it stays frozen.
+    async fn release_freeze(&self, channel_id: B256, gone: &[B256]) -> Result<bool>;
 
     /// Records a login nonce the node handed out, valid until `expires_at`.
     async fn issue_login_nonce(&self, nonce: &str, expires_at: u64) -> Result<()>;

@@ -123,6 +123,31 @@ impl Node {
             .expect("provider");
         (signer, provider)
     }
+
+    /// The ChannelManager, sending from anvil's account `index`.
+    pub fn manager(
+        &self,
+        index: usize,
+    ) -> spoke_contracts::bindings::ChannelManager::ChannelManagerInstance<
+        alloy::providers::DynProvider,
+    > {
+        spoke_contracts::bindings::ChannelManager::new(
+            self.deployment.channel_manager,
+            self.account(index).1,
+        )
+    }
+
+    /// A JSON-RPC call straight to anvil (`evm_mine`, `evm_setAutomine`, `anvil_*`, …) and its answer.
+    pub async fn chain_rpc(&self, method: &'static str, params: Value) -> Value {
+        use alloy::providers::Provider as _;
+        // Anvil's last account: a party to no channel in any test.
+        let last = self.anvil.keys().len() - 1;
+        self.account(last)
+            .1
+            .raw_request(method.into(), params)
+            .await
+            .expect(method)
+    }
 }
 
 pub struct Channel {

@@ -353,6 +353,22 @@ impl Store for SqlStore {
         self.set_dispute_done(channel_id).await
     }
 
+    async fn record_pending_dispute(&self, tx: &super::PendingDisputeTx) -> Result<()> {
+        self.put_pending_dispute(tx).await
+    }
+
+    async fn pending_disputes(&self) -> Result<Vec<super::PendingDisputeTx>> {
+        self.get_pending_disputes().await
+    }
+
+    async fn confirm_freeze(&self, channel_id: B256) -> Result<()> {
+        self.delete_pending_disputes(channel_id).await
+    }
+
+    async fn release_freeze(&self, channel_id: B256, gone: &[B256]) -> Result<bool> {
+        self.unfreeze_if_gone(channel_id, gone).await
+    }
+
     async fn cursor(&self, name: &str) -> Result<Option<u64>> {
         let row = sqlx::query("SELECT block FROM chain_cursor WHERE name = $1")
             .bind(name)
