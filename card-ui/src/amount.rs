@@ -1,10 +1,37 @@
 //! Amounts as people type and read them: decimal Dai or ETH (18 decimals) to and from base units, as integers
 //! only — a float would round a balance.
 
-use alloy_primitives::{
-    utils::{format_ether, parse_ether},
-    U256,
-};
+use alloy_primitives::U256;
+
+/// Both of the card's tokens, Dai and ETH, have 18 decimals.
+const DECIMALS: usize = 18;
+
+// The two conversions below are written here rather than taken from alloy's `utils::{parse_ether,
+// format_ether}`: those go through its general signed, any-unit machinery, 9 KB of the card's .wasm for what is
+// a string split and a multiplication.
+
+/// `amount` with all 18 decimals: `12.500000000000000000`.
+fn format_ether(amount: U256) -> String {
+    let digits = format!("{amount:0>width$}", width = DECIMALS + 1);
+    let (whole, fraction) = digits.split_at(digits.len() - DECIMALS);
+    format!("{whole}.{fraction}")
+}
+
+/// Base units from `whole[.fraction]` (ASCII digits, at most 18 decimals; checked by the caller); `None` when
+/// the amount does not fit in 256 bits.
+fn parse_ether(text: &str) -> Option<U256> {
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let whole = if whole.is_empty() {
+        U256::ZERO
+    } else {
+        U256::from_str_radix(whole, 10).ok()?
+    };
+    let fraction = format!("{fraction:0<DECIMALS$}");
+    let fraction = U256::from_str_radix(&fraction, 10).ok()?;
+    whole
+        .checked_mul(U256::from(10u64).pow(U256::from(DECIMALS)))?
+        .checked_add(fraction)
+}
 
 /// Base units from a decimal amount such as `12`, `0.5` or `1,000.25`; more than 18 decimals, a sign, or anything
 /// but digits is refused with a sentence for the form.
@@ -27,7 +54,7 @@ pub fn parse(text: &str) -> Result<U256, String> {
         text
     };
     let amount = parse_ether(text.trim_end_matches('.'))
-        .map_err(|_| format!("\"{text}\" is too large an amount"))?;
+        .ok_or_else(|| format!("\"{text}\" is too large an amount"))?;
     if amount.is_zero() {
         return Err("the amount must be more than zero".into());
     }
@@ -124,5 +151,26 @@ mod tests {
         assert_eq!(exact(U256::from(5 * DAI)), "5");
         assert_eq!(exact(U256::ZERO), "0");
         assert_eq!(parse(&exact(U256::from(DAI / 3))), Ok(U256::from(DAI / 3)));
+        assert_eq!(exact(U256::from(1)), "0.000000000000000001");
+        let max = U256::MAX.to_string();
+        let (whole, fraction) = max.split_at(max.len() - 18);
+        assert_eq!(
+            exact(U256::MAX),
+            format!("{whole}.{}", fraction.trim_end_matches('0'))
+        );
+        assert_eq!(parse(&exact(U256::MAX)), Ok(U256::MAX));
+        assert!(
+            parse(&format!("{whole}.{fraction}9")).is_err(),
+            "19 decimals"
+        );
+        assert!(
+            parse(&format!("{whole}0")).is_err(),
+            "ten times the largest"
+        );
+        let one_more = U256::MAX / U256::from(DAI) + U256::from(1);
+        assert!(
+            parse(&one_more.to_string()).is_err(),
+            "just past the largest"
+        );
     }
 }
