@@ -245,17 +245,27 @@ impl EthChain {
             .map_err(|e| bad(format!("eth_blockNumber: {e}")))
     }
 
-    /// Calls a view function of `to` at `block` (a tag or a quantity).
+    /// Calls a view function of `to` at `block` (a tag or a quantity). Generic only in encoding the call and
+    /// decoding the result: each of the eight view functions called would otherwise add its own copy of the
+    /// request's state machine to the browser's .wasm.
     async fn view<C: SolCall>(&self, to: Address, call: &C, block: Value) -> Res<C::Return> {
-        let request = json!({ "to": to, "data": hex::encode_prefixed(call.abi_encode()) });
+        let bytes = self
+            .eth_call(to, call.abi_encode(), block, C::SIGNATURE)
+            .await?;
+        C::abi_decode_returns(&bytes).map_err(|e| undecodable(C::SIGNATURE, e))
+    }
+
+    /// `eth_call` of `data` on `to`; `signature` names the function in errors.
+    async fn eth_call(
+        &self,
+        to: Address,
+        data: Vec<u8>,
+        block: Value,
+        signature: &str,
+    ) -> Res<Bytes> {
+        let request = json!({ "to": to, "data": hex::encode_prefixed(data) });
         let answer = self.call("eth_call", json!([request, block])).await?;
-        let bytes = bytes(&answer).map_err(|e| bad(format!("eth_call {}: {e}", C::SIGNATURE)))?;
-        C::abi_decode_returns(&bytes).map_err(|e| {
-            bad(format!(
-                "eth_call {}: the result does not decode: {e}",
-                C::SIGNATURE
-            ))
-        })
+        bytes(&answer).map_err(|e| bad(format!("eth_call {signature}: {e}")))
     }
 
     /// Signs and sends a transaction from the client's account, filling in what `tx` leaves out, and returns its
@@ -509,6 +519,12 @@ impl EthChain {
             )
             .await?)
     }
+}
+
+fn undecodable(signature: &str, e: alloy_sol_types::Error) -> Fail {
+    bad(format!(
+        "eth_call {signature}: the result does not decode: {e}"
+    ))
 }
 
 /// A receipt from `eth_getTransactionReceipt`'s JSON.
