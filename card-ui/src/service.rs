@@ -287,6 +287,20 @@ impl Service {
                     );
                 }
             }
+            ClientEvent::DepositConfirming {
+                tx,
+                confirmations,
+                needed,
+            } => {
+                if let Some(id) = self.deposit_task.get() {
+                    let step = if confirmations < needed {
+                        format!("Mined; {confirmations} of {needed} confirmations…")
+                    } else {
+                        "Confirmed; the node is counting it…".to_string()
+                    };
+                    self.step(id, "Deposit", Status::Working(step), Some(tx.to_string()));
+                }
+            }
             ClientEvent::Exit(step) => {
                 if let Some(id) = self.exit_task.get() {
                     self.step(id, "Force exit", Status::Working(exit_step(&step)), None);

@@ -317,12 +317,16 @@ describe("spoke-client (built package) against spoke-node dev", { timeout: 600_0
   test("deposit, pay, paymentReceived, history, withdraw (node submits and wallet submits)", async () => {
     // Deposit.
     const deposited = nextEvent(alice, "depositSent");
+    const confirmed = nextEvent(alice, "depositConfirming", (e) => e.confirmations === e.needed);
     const deposit = await alice.deposit(dev.dai, DAI(50), undefined);
     assert.match(deposit.tx, /^0x[0-9a-f]{64}$/);
     assert.equal((await dev.provider.getTransactionReceipt(deposit.tx)).status, 1);
     const sent = await deposited;
     assert.equal(sent.amount, DAI(50).toString());
     assert.ok(sameAddress(sent.asset, dev.dai));
+    const last = await confirmed;
+    assert.equal(last.tx, deposit.tx);
+    assert.ok(last.needed >= 1, "the dev node waits for a confirmation");
     const daiA = deposit.channel.balances.find((b) => sameAddress(b.asset, dev.dai));
     assert.equal(daiA.user, DAI(50).toString());
     assert.equal(await daiBalanceOf(dev, walletA.address), DAI(50));

@@ -406,16 +406,37 @@ async fn a_dispute_seen_on_chain_freezes_the_channel_at_the_node() {
     let alice = sys.client(1).await;
     let mut events = alice.events();
     sys.fund(&alice, dai(10)).await;
-    let sent = tokio::time::timeout(Duration::from_secs(5), async {
+    // The deposit's progress: mined, then each block the node waits for on top of it, up to all of them.
+    let (sent, confirming) = tokio::time::timeout(Duration::from_secs(5), async {
+        let (mut sent, mut confirming) = (None, Vec::new());
         loop {
-            if let Ok(ClientEvent::DepositSent { amount, .. }) = events.recv().await {
-                return amount;
+            match events.recv().await {
+                Ok(ClientEvent::DepositSent { amount, .. }) => sent = Some(amount),
+                Ok(ClientEvent::DepositConfirming {
+                    confirmations,
+                    needed,
+                    ..
+                }) => {
+                    confirming.push((confirmations, needed));
+                    if confirmations == needed {
+                        return (sent, confirming);
+                    }
+                }
+                _ => {}
             }
         }
     })
     .await
-    .expect("the deposit's progress event");
-    assert_eq!(sent, dai(10));
+    .expect("the deposit's progress events");
+    assert_eq!(sent, Some(dai(10)));
+    // This node counts at once (`--confirmations=0`): one event, complete. The npm package's test runs against
+    // `spoke-node dev`, which waits for one block, and sees the count rise.
+    let needed = alice.node_config().deposit_confirmations;
+    assert_eq!(confirming.last(), Some(&(needed, needed)), "{confirming:?}");
+    assert!(
+        confirming.windows(2).all(|w| w[0].0 < w[1].0),
+        "each count once, rising: {confirming:?}"
+    );
 
     // Alice disputes on chain with her latest state; the node's watcher sees it and freezes the channel.
     let signed = alice.export_state().await.expect("a state");

@@ -122,6 +122,12 @@ async function fundAndDeposit(someone, amount) {
   await page.click("#deposit");
   await waitForBalance(page, BigInt(amount) * DAI);
   assert.equal((await lastTask(page)).status, "done");
+  // The wait for the chain was shown as it went: mined, then the confirmations the node asks for.
+  const steps = await page.evaluate(() => window.__spokeSteps);
+  assert.ok(
+    steps.some((s) => /^Mined; \d+ of \d+ confirmations…$|^Confirmed; the node is counting it…$/.test(s)),
+    `the confirmations were shown: ${JSON.stringify(steps)}`,
+  );
 }
 
 before(async () => {

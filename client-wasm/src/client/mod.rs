@@ -112,6 +112,13 @@ pub enum ClientEvent {
         amount: U256,
         tx: B256,
     },
+    /// A mined deposit has `confirmations` of the `needed` blocks on top of it that the node waits for before
+    /// counting it; sent at each new one, the last with `confirmations == needed`.
+    DepositConfirming {
+        tx: B256,
+        confirmations: u64,
+        needed: u64,
+    },
 }
 
 /// The balances of one asset, in base units.

@@ -17,9 +17,48 @@ impl Client {
             .deposit(self.shared.node_config.node, asset, amount)
             .await?;
         self.emit(ClientEvent::DepositSent { asset, amount, tx });
-        self.count_deposit_when_confirmed(asset, amount, timeout)
+        let deadline = platform::deadline(timeout);
+        self.wait_confirmations(chain, tx, deadline).await?;
+        let left = Duration::from_millis(deadline.saturating_sub(platform::now_ms()));
+        self.count_deposit_when_confirmed(asset, amount, left)
             .await?;
         Ok(tx)
+    }
+
+    /// Waits until the chain has added the node's `depositConfirmations` blocks on top of `tx`'s block,
+    /// announcing each new one with [`ClientEvent::DepositConfirming`]: the node would refuse to count the deposit
+    /// before, and a person waiting sees how far it is.
+    async fn wait_confirmations(
+        &self,
+        chain: &crate::EthChain,
+        tx: B256,
+        deadline: u64,
+    ) -> Result<()> {
+        let needed = self.shared.node_config.deposit_confirmations;
+        let mined_in = chain.wait_receipt(tx).await?.block_number;
+        let mut shown = None;
+        loop {
+            let confirmations = chain
+                .block_number()
+                .await?
+                .saturating_sub(mined_in)
+                .min(needed);
+            if shown != Some(confirmations) {
+                shown = Some(confirmations);
+                self.emit(ClientEvent::DepositConfirming {
+                    tx,
+                    confirmations,
+                    needed,
+                });
+            }
+            if confirmations >= needed {
+                return Ok(());
+            }
+            if platform::passed(deadline) {
+                return Err(Error::Timeout("the deposit's confirmations"));
+            }
+            platform::sleep(Duration::from_millis(500)).await;
+        }
     }
 
     /// Counts `amount` more of the user's confirmed on-chain deposit into the balance. The node refuses with

@@ -21,11 +21,12 @@ use crate::{
     Client, ClientConfig, ClientEvent, ExitStep, KeyValue, KvStore, Snapshot, SpendingCaps,
 };
 
-const EVENT_TYPES: [&str; 6] = [
+const EVENT_TYPES: [&str; 7] = [
     "stateChange",
     "paymentReceived",
     "paymentStatus",
     "depositSent",
+    "depositConfirming",
     "refused",
     "exit",
 ];
@@ -115,6 +116,11 @@ enum Event {
         asset: String,
         amount: String,
         tx: String,
+    },
+    DepositConfirming {
+        tx: String,
+        confirmations: u64,
+        needed: u64,
     },
     Refused {
         reason: String,
@@ -222,6 +228,15 @@ impl From<ClientEvent> for Event {
                 amount: amount.to_string(),
                 tx: hex(tx),
             },
+            ClientEvent::DepositConfirming {
+                tx,
+                confirmations,
+                needed,
+            } => Event::DepositConfirming {
+                tx: hex(tx),
+                confirmations,
+                needed,
+            },
             ClientEvent::Refused { reason } => Event::Refused { reason },
             ClientEvent::Exit(step) => Event::Exit(step.into()),
         }
@@ -235,6 +250,7 @@ impl Event {
             Event::PaymentReceived { .. } => "paymentReceived",
             Event::PaymentStatus { .. } => "paymentStatus",
             Event::DepositSent { .. } => "depositSent",
+            Event::DepositConfirming { .. } => "depositConfirming",
             Event::Refused { .. } => "refused",
             Event::Exit(_) => "exit",
         }

@@ -134,6 +134,8 @@ export type SpokeEvent =
   | { type: "paymentReceived"; id: Hex; from: Hex; asset: Hex; amount: string }
   | { type: "paymentStatus"; id: Hex; status: PaymentStatus }
   | { type: "depositSent"; asset: Hex; amount: string; tx: Hex }
+  /** The mined deposit has `confirmations` of the `needed` blocks the node waits for before counting it. */
+  | { type: "depositConfirming"; tx: Hex; confirmations: number; needed: number }
   | { type: "refused"; reason: string }
   | ({ type: "exit" } & ExitStep);
 
