@@ -61,6 +61,16 @@ async function waitFor(what, check, timeoutMs = 60_000) {
 
 const same = (a, b) => String(a).toLowerCase() === String(b).toLowerCase();
 
+/** A dashboard page in `context`, signed in with the node's admin token; `issues` records what goes wrong. */
+async function signedIn(context) {
+  const page = await context.newPage();
+  const issues = await watchPage(page);
+  await page.goto(dev.dashboardUrl);
+  await page.fill("#token", dev.adminToken);
+  await page.click("#login button[type=submit]");
+  return { page, issues };
+}
+
 before(async () => {
   www = mkdtempSync(join(tmpdir(), "spoke-e2e-www-"));
   cpSync(join(ROOT, "www/admin"), join(www, "admin"), { recursive: true });
@@ -124,11 +134,7 @@ test("with the admin token it shows the summary, the node wallet and the channel
 
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   try {
-    const page = await context.newPage();
-    const issues = await watchPage(page);
-    await page.goto(dev.dashboardUrl);
-    await page.fill("#token", dev.adminToken);
-    await page.click("#login button[type=submit]");
+    const { page, issues } = await signedIn(context);
     await page.locator("#dashboard").waitFor({ state: "visible" });
     await page.locator("#wallet-rows tr", { hasText: "DAI" }).waitFor();
     assert.equal(await page.locator("#error").isVisible(), false, await page.locator("#error").textContent());
@@ -227,11 +233,7 @@ test("with the admin token it shows the summary, the node wallet and the channel
 test("on a phone-sized screen the page does not scroll sideways: the tables do, inside their cards", async () => {
   const context = await browser.newContext({ viewport: { width: 375, height: 740 }, isMobile: true, hasTouch: true });
   try {
-    const page = await context.newPage();
-    const issues = await watchPage(page);
-    await page.goto(dev.dashboardUrl);
-    await page.fill("#token", dev.adminToken);
-    await page.click("#login button[type=submit]");
+    const { page, issues } = await signedIn(context);
     await page.locator("#channel-rows tr", { hasText: "DAI" }).waitFor();
     const widths = await page.evaluate(() => ({
       page: document.documentElement.scrollWidth,
