@@ -126,26 +126,18 @@ async fn follow(state: &AppState, channel: &ChannelRecord, memory: &mut Memory) 
         // The hash is gone once concluded; the locks root, which settlement checks, is what matters now.
         ChannelStatus::Concluded => state.store.update_at(id, record.nonce).await?,
     };
-    if record.status == ChannelStatus::Dispute && record.now < record.consensus_end {
+    if record.status == ChannelStatus::Dispute {
+        let window_open = record.now < record.consensus_end;
         // Revealed early, while the window runs: a lock's outcome is fixed by when its preimage was revealed.
-        if let Some(disputed) = &disputed {
-            if !reveal(state, channel, &disputed.state.locks, &record).await? {
-                return Ok(());
+        if window_open {
+            if let Some(disputed) = &disputed {
+                if !reveal(state, channel, &disputed.state.locks, &record).await? {
+                    return Ok(());
+                }
             }
         }
-        return answer(
-            state,
-            channel,
-            record.nonce,
-            Via::Mined {
-                record: &record,
-                memory,
-            },
-        )
-        .await;
-    }
-    if record.status == ChannelStatus::Dispute {
-        // Too late to answer now; this only reports it if the node held a newer state.
+        // In the window this answers a stale dispute; after it, it is too late, and this only reports it if the
+        // node held a newer state.
         answer(
             state,
             channel,
@@ -156,6 +148,9 @@ async fn follow(state: &AppState, channel: &ChannelRecord, memory: &mut Memory) 
             },
         )
         .await?;
+        if window_open {
+            return Ok(());
+        }
     }
     let Some(disputed) = disputed else {
         if memory.unknown_state.insert(id) {
