@@ -5,6 +5,8 @@
 //! savepoint, so a batch that fails (a stale nonce, a quote already taken) is rolled back alone and its caller gets
 //! its own error, while the others commit. Nobody is answered before the commit that holds their batch returned.
 
+use std::sync::Arc;
+
 use tokio::sync::{mpsc, oneshot};
 
 use super::*;
@@ -124,9 +126,10 @@ impl std::fmt::Debug for Job {
 impl GroupCommitter {
     /// Starts the writer task on the current tokio runtime. It takes a connection from `pool` for each group and
     /// gives it back after the commit, so it holds none while idle.
-    pub(super) fn start(pool: AnyPool) -> GroupCommitter {
+    /// Each committed batch is applied to `cache` in commit order, before its caller is answered.
+    pub(super) fn start(pool: AnyPool, cache: Arc<cache::Cache>) -> GroupCommitter {
         let (jobs, queue) = mpsc::unbounded_channel();
-        tokio::spawn(writer(pool, queue));
+        tokio::spawn(writer(pool, cache, queue));
         GroupCommitter { jobs }
     }
 
@@ -146,13 +149,16 @@ fn writer_gone() -> Error {
     Error::Database(sqlx::Error::PoolClosed)
 }
 
-async fn writer(pool: AnyPool, mut queue: mpsc::UnboundedReceiver<Job>) {
+async fn writer(pool: AnyPool, cache: Arc<cache::Cache>, mut queue: mpsc::UnboundedReceiver<Job>) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while queue.recv_many(&mut group, MAX_GROUP).await > 0 {
         let jobs = std::mem::take(&mut group);
         match commit_group(&pool, &jobs).await {
             Ok(results) => {
                 for (job, result) in jobs.into_iter().zip(results) {
+                    if result.is_ok() {
+                        committed(&cache, &job.writes).await;
+                    }
                     let _ = job.reply.send(result);
                 }
             }
@@ -163,11 +169,20 @@ async fn writer(pool: AnyPool, mut queue: mpsc::UnboundedReceiver<Job>) {
                 tracing::warn!(error = %e, batches = jobs.len(), "a group commit failed; committing its batches one by one");
                 for job in jobs {
                     let result = commit_one(&pool, &job.writes).await;
+                    if result.is_ok() {
+                        committed(&cache, &job.writes).await;
+                    }
                     let _ = job.reply.send(result);
                 }
             }
         }
     }
+}
+
+/// This task is SQLite's only writer of channel updates and payments, and applies its commits in order.
+async fn committed(cache: &cache::Cache, writes: &[OwnedWrite]) {
+    let writes: Vec<Write<'_>> = writes.iter().map(OwnedWrite::as_write).collect();
+    cache.committed(&writes, true).await;
 }
 
 /// Commits every job's writes in one transaction, each in its own savepoint; a job whose writes fail is rolled

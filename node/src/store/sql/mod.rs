@@ -1,6 +1,8 @@
 //! [`Store`] on SQL through sqlx's `Any` driver: the same queries and the same schema run on SQLite and
 //! PostgreSQL, so both are the same code under the same conformance suite.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use serde::{de::DeserializeOwned, Serialize};
 use spoke_protocol::{signature_hex, Address, ChannelState, Side, Signature, Update, B256};
@@ -25,6 +27,8 @@ pub struct SqlStore {
     /// SQLite's writes go through one task that commits concurrent batches together (`group.rs`); PostgreSQL
     /// takes concurrent transactions and groups their WAL flushes itself.
     group: Option<group::GroupCommitter>,
+    /// What the hot path reads, in memory (`cache.rs`); shared by the clones of this handle.
+    cache: Arc<cache::Cache>,
 }
 
 impl SqlStore {
@@ -61,19 +65,23 @@ impl SqlStore {
             .connect(&url)
             .await?;
         MIGRATIONS.run(&pool).await?;
-        let group = sqlite.then(|| group::GroupCommitter::start(pool.clone()));
+        let cache = Arc::new(cache::Cache::default());
+        let group = sqlite.then(|| group::GroupCommitter::start(pool.clone(), cache.clone()));
         Ok(SqlStore {
             pool,
             sqlite,
             group,
+            cache,
         })
     }
 }
 
 #[macro_use]
 mod rows;
+mod cache;
 mod disputes;
 mod group;
+mod loads;
 mod watched;
 mod writes;
 
@@ -144,27 +152,25 @@ impl Store for SqlStore {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        // Lookups before the channel existed may have cached "none".
+        self.cache.channels.forget(channel.channel_id).await;
+        self.cache.channel_of_user.forget(channel.user).await;
+        self.cache.latest.forget(channel.channel_id).await;
         Ok(Written::Stored)
     }
 
     async fn channel(&self, channel_id: B256) -> Result<Option<ChannelRecord>> {
-        let row = sqlx::query(
-            "SELECT channel_id, user_address, epoch FROM channels WHERE channel_id = $1",
-        )
-        .bind(key(&channel_id))
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(channel_from_row).transpose()
+        self.cache
+            .channels
+            .get(channel_id, || self.load_channel(channel_id))
+            .await
     }
 
     async fn channel_of_user(&self, user: Address) -> Result<Option<ChannelRecord>> {
-        let row = sqlx::query(
-            "SELECT channel_id, user_address, epoch FROM channels WHERE user_address = $1 ORDER BY epoch DESC LIMIT 1",
-        )
-        .bind(key(&user))
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(channel_from_row).transpose()
+        self.cache
+            .channel_of_user
+            .get(user, || self.load_channel_of_user(user))
+            .await
     }
 
     async fn write(&self, writes: &[Write<'_>]) -> Result<Vec<Written>> {
@@ -174,52 +180,42 @@ impl Store for SqlStore {
         let mut tx = self.begin_write().await?;
         let written = run_writes(&mut tx, writes).await?;
         tx.commit().await?;
+        // Concurrent transactions (PostgreSQL) may reach this line in another order than they committed.
+        self.cache.committed(writes, false).await;
         Ok(written)
     }
 
     async fn discard_unsigned(&self, channel_id: B256, nonce: u64) -> Result<bool> {
-        let mut tx = self.begin_write().await?;
-        let latest = latest_nonce(&mut tx, channel_id).await?;
-        if latest != Some(nonce) || nonce == 0 {
-            return Ok(false);
+        let discarded = self.delete_unsigned(channel_id, nonce).await?;
+        if discarded {
+            self.cache.latest.forget(channel_id).await;
         }
-        let done = sqlx::query(
-            "DELETE FROM channel_updates WHERE channel_id = $1 AND nonce = $2 AND user_signature IS NULL",
-        )
-        .bind(key(&channel_id))
-        .bind(db_int(nonce)?)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        Ok(discarded)
     }
 
     async fn payment(&self, id: B256) -> Result<Option<Payment>> {
-        let sql = concat!(
-            "SELECT ",
-            payment_columns!(),
-            " FROM payments WHERE id = $1"
-        );
-        let row = sqlx::query(sql)
-            .bind(key(&id))
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(payment_from_row).transpose()
+        self.cache.payments.get(id, || self.load_payment(id)).await
     }
 
     async fn payments_to_drive(&self, channel_id: B256, limit: u32) -> Result<Vec<Payment>> {
-        let sql = concat!(
-            "SELECT ",
-            payment_columns!(),
-            " FROM payments WHERE (payer_channel = $1 AND status IN ('resolved', 'refunding')) \
-             OR (payee_channel = $1 AND status = 'accepted') ORDER BY created_at, id LIMIT $2"
-        );
-        let rows = sqlx::query(sql)
-            .bind(key(&channel_id))
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
+        let list = self
+            .cache
+            .drive
+            .get(channel_id, || self.load_drive_list(channel_id))
             .await?;
-        rows.iter().map(payment_from_row).collect()
+        let mut payments = Vec::new();
+        for (_, id) in list {
+            if payments.len() >= limit as usize {
+                break;
+            }
+            // The list may name a payment that has moved on since: its own row decides.
+            if let Some(p) = self.payment(id).await? {
+                if cache::to_drive(&p, channel_id) {
+                    payments.push(p);
+                }
+            }
+        }
+        Ok(payments)
     }
 
     async fn payments_with_status(
@@ -323,18 +319,15 @@ impl Store for SqlStore {
             .bind(key(&channel_id))
             .execute(&self.pool)
             .await?;
+        self.cache.frozen.forget(channel_id).await;
         Ok(())
     }
 
     async fn is_frozen(&self, channel_id: B256) -> Result<bool> {
-        let row = sqlx::query("SELECT frozen FROM channels WHERE channel_id = $1")
-            .bind(key(&channel_id))
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(match row {
-            Some(row) => row.try_get::<i64, _>("frozen")? != 0,
-            None => false,
-        })
+        self.cache
+            .frozen
+            .get(channel_id, || self.load_frozen(channel_id))
+            .await
     }
 
     async fn record_dispute_tx(&self, tx: &super::DisputeTx) -> Result<()> {
@@ -366,7 +359,9 @@ impl Store for SqlStore {
     }
 
     async fn release_freeze(&self, channel_id: B256, gone: &[B256]) -> Result<bool> {
-        self.unfreeze_if_gone(channel_id, gone).await
+        let released = self.unfreeze_if_gone(channel_id, gone).await;
+        self.cache.frozen.forget(channel_id).await;
+        released
     }
 
     async fn cursor(&self, name: &str) -> Result<Option<u64>> {
@@ -403,6 +398,7 @@ impl Store for SqlStore {
         .bind(db_int(d.created_at)?)
         .execute(&self.pool)
         .await?;
+        self.cache.collateral.forget(d.channel_id).await;
         Ok(done.rows_affected() == 1)
     }
 
@@ -423,36 +419,20 @@ impl Store for SqlStore {
         .bind(key(&asset))
         .execute(&self.pool)
         .await?;
+        self.cache.collateral.forget(channel_id).await;
         Ok(())
     }
 
     async fn collateral(&self, channel_id: Option<B256>) -> Result<Vec<CollateralDeposit>> {
-        let rows = sqlx::query(
-            "SELECT channel_id, asset, amount, tx_hash, status, created_at FROM collateral \
-             WHERE $1 IS NULL OR channel_id = $1 ORDER BY created_at",
-        )
-        .bind(channel_id.as_ref().map(key))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                let status: String = row.try_get("status")?;
-                let tx_hash: Option<String> = row.try_get("tx_hash")?;
-                Ok(CollateralDeposit {
-                    channel_id: parse(&row.try_get::<String, _>("channel_id")?, "a channel id")?,
-                    asset: parse(&row.try_get::<String, _>("asset")?, "an asset")?,
-                    amount: parse(&row.try_get::<String, _>("amount")?, "an amount")?,
-                    tx_hash: tx_hash
-                        .map(|t| parse(&t, "a transaction hash"))
-                        .transpose()?,
-                    status: CollateralStatus::parse(&status).ok_or_else(|| Error::Corrupt {
-                        what: "a collateral status",
-                        reason: format!("unknown status {status:?}"),
-                    })?,
-                    created_at: from_db_int(row.try_get("created_at")?, "a time")?,
-                })
-            })
-            .collect()
+        match channel_id {
+            Some(id) => {
+                self.cache
+                    .collateral
+                    .get(id, || self.load_collateral(Some(id)))
+                    .await
+            }
+            None => self.load_collateral(None).await,
+        }
     }
 
     async fn set_user_key(&self, user: Address, public_key: &[u8; 33]) -> Result<()> {
@@ -464,6 +444,7 @@ impl Store for SqlStore {
         .bind(&text)
         .execute(&self.pool)
         .await?;
+        self.cache.user_keys.forget(user).await;
         if done.rows_affected() == 0 {
             // A key recovers to exactly one address, so a second, different key for the same address is corruption.
             match self.user_key(user).await? {
@@ -480,42 +461,35 @@ impl Store for SqlStore {
     }
 
     async fn user_key(&self, user: Address) -> Result<Option<[u8; 33]>> {
-        let row = sqlx::query("SELECT public_key FROM user_keys WHERE user_address = $1")
-            .bind(key(&user))
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| {
-            let text: String = r.try_get("public_key")?;
-            let bytes = spoke_protocol::hex::decode(&text).map_err(|e| Error::Corrupt {
-                what: "a user key",
-                reason: e.to_string(),
-            })?;
-            <[u8; 33]>::try_from(bytes.as_slice()).map_err(|_| Error::Corrupt {
-                what: "a user key",
-                reason: "not 33 bytes".into(),
-            })
-        })
-        .transpose()
+        self.cache
+            .user_keys
+            .get(user, || self.load_user_key(user))
+            .await
     }
 
     async fn update_at(&self, channel_id: B256, nonce: u64) -> Result<Option<StoredUpdate>> {
+        // Usually the latest: a countersignature or a retry of the last proposal.
+        if let Some(latest) = self.latest(channel_id).await? {
+            if latest.nonce == nonce {
+                return Ok(Some(latest));
+            }
+        }
         self.fetch_update(channel_id, nonce).await
     }
 
     async fn latest(&self, channel_id: B256) -> Result<Option<StoredUpdate>> {
-        let sql = concat!(
-            "SELECT ",
-            update_columns!(),
-            " FROM channel_updates WHERE channel_id = $1 ORDER BY nonce DESC LIMIT 1"
-        );
-        let row = sqlx::query(sql)
-            .bind(key(&channel_id))
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(update_from_row).transpose()
+        self.cache
+            .latest
+            .get(channel_id, || self.load_latest(channel_id))
+            .await
     }
 
     async fn latest_double_signed(&self, channel_id: B256) -> Result<Option<StoredUpdate>> {
+        if let Some(latest) = self.latest(channel_id).await? {
+            if latest.is_double_signed() {
+                return Ok(Some(latest));
+            }
+        }
         let sql = concat!(
             "SELECT ",
             update_columns!(),
@@ -562,24 +536,17 @@ impl Store for SqlStore {
         .bind(db_int(expires_at)?)
         .execute(&self.pool)
         .await?;
+        self.cache.sessions.forget(token_hash).await;
         Ok(())
     }
 
     async fn session_user(&self, token_hash: B256, now: u64) -> Result<Option<Address>> {
-        let row = sqlx::query(
-            "SELECT user_address FROM sessions WHERE token_hash = $1 AND expires_at > $2",
-        )
-        .bind(key(&token_hash))
-        .bind(db_int(now)?)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| {
-            parse::<Address>(
-                r.try_get::<String, _>("user_address")?.as_str(),
-                "an address",
-            )
-        })
-        .transpose()
+        let session = self
+            .cache
+            .sessions
+            .get(token_hash, || self.load_session(token_hash))
+            .await?;
+        Ok(session.and_then(|(user, expires_at)| (expires_at > now).then_some(user)))
     }
 }
 
