@@ -136,6 +136,10 @@ impl Cache {
                     let update = (*update).clone();
                     self.latest
                         .update(update.channel_id, |held| {
+                            // Loaded as "no update yet": the first one is read from the database.
+                            if matches!(held, Some(None)) {
+                                *held = None;
+                            }
                             if let Some(Some(latest)) = held.as_ref() {
                                 if update.nonce == latest.nonce + 1 {
                                     *held = Some(Some(update));
@@ -262,6 +266,29 @@ mod tests {
             .await;
         assert!(failed.is_err());
         assert_eq!(slots.get(1, || async { Ok(7) }).await.ok(), Some(7));
+    }
+
+    #[tokio::test]
+    async fn a_first_update_for_a_channel_cached_as_empty_is_read_from_the_database() {
+        let cache = Cache::default();
+        let channel_id = B256::repeat_byte(1);
+        let none = cache.latest.get(channel_id, || async { Ok(None) }).await;
+        assert_eq!(none.ok(), Some(None));
+        let opening = StoredUpdate {
+            channel_id,
+            nonce: 0,
+            update: None,
+            state: spoke_protocol::ChannelState::initial(channel_id),
+            user_signature: None,
+            node_signature: None,
+            commitment_signatures: None,
+        };
+        cache.committed(&[Write::Append(&opening)], true).await;
+        let read = cache
+            .latest
+            .get(channel_id, || async { Ok(Some(opening.clone())) })
+            .await;
+        assert_eq!(read.ok().flatten().map(|u| u.nonce), Some(0));
     }
 
     #[tokio::test]
