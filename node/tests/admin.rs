@@ -327,6 +327,7 @@ async fn open_with_counted_deposit(n: &Node, index: usize, amount: U256) -> Chan
         now: now(),
         proposer: Side::User,
         params: &params,
+        proposer_key: None,
     };
     let count = Update::CountDeposit {
         asset: Address::ZERO,
@@ -362,6 +363,7 @@ async fn node_proposal(n: &Node, params: &ChannelParams, amount: U256) {
         now: now(),
         proposer: Side::Node,
         params,
+        proposer_key: None,
     };
     let state = apply(&latest.state, &update, &ctx).expect("a valid update");
     let signature = n

@@ -41,6 +41,7 @@ fn user_ctx(params: &ChannelParams) -> Context<'_> {
         now: now(),
         proposer: Side::User,
         params,
+        proposer_key: None,
     }
 }
 

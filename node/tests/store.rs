@@ -762,8 +762,9 @@ async fn only_an_unsigned_latest_proposal_is_discarded(store: &dyn Store) {
 }
 
 async fn a_user_key_is_set_once(store: &dyn Store) {
-    let user = Address::repeat_byte(0x2d);
-    let key = [2u8; 33];
+    let signer = |byte| spoke_protocol::Signer::from_bytes(&B256::repeat_byte(byte)).expect("key");
+    let key = signer(0x2d).public_key();
+    let user = key.address();
     assert_eq!(store.user_key(user).await.expect("read"), None);
     store.set_user_key(user, &key).await.expect("set");
     store
@@ -771,10 +772,12 @@ async fn a_user_key_is_set_once(store: &dyn Store) {
         .await
         .expect("the same key again");
     assert_eq!(store.user_key(user).await.expect("read"), Some(key));
-    let mut other = key;
-    other[32] = 9;
+    // Someone else's key is never stored as this user's.
+    let other = signer(0x2e).public_key();
     assert!(store.set_user_key(user, &other).await.is_err());
+    assert!(store.set_user_key(other.address(), &key).await.is_err());
     assert_eq!(store.user_key(user).await.expect("read"), Some(key));
+    assert_eq!(store.user_key(other.address()).await.expect("read"), None);
 }
 
 async fn conformance(store: Arc<dyn Store>) {

@@ -206,7 +206,7 @@ async fn a_warm_store_answers_what_a_restarted_one_reads() {
         .await
         .expect("done");
     store
-        .set_user_key(payer.params.user, &[2u8; 33])
+        .set_user_key(payer.params.user, &payer.user.public_key())
         .await
         .expect("key");
     same_answers(&store, &url, &[&payer, &payee], &[p.id]).await;

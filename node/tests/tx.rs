@@ -340,6 +340,7 @@ async fn a_co_signed_withdrawal_pays_out_and_a_tampered_one_is_refused() {
         now: 1_700_000_000,
         proposer: Side::Node,
         params: &params,
+        proposer_key: None,
     };
     let counted = apply(
         &ChannelState::initial(params.channel_id()),

@@ -6,8 +6,8 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, Criterion};
 use sha2::{Digest, Sha256};
 use spoke_protocol::{
-    apply, recover, state_digest, Address, ChannelParams, ChannelState, Context, Lock, Side,
-    Signer, Timing, Update, B256, U256,
+    apply, recover, recover_public_key, state_digest, verify_with_key, Address, ChannelParams,
+    ChannelState, Context, Lock, PublicKey, Side, Signer, Timing, Update, B256, U256,
 };
 
 const NOW: u64 = 1_700_000_000;
@@ -32,6 +32,7 @@ fn setup() -> (ChannelParams, Signer, ChannelState) {
             now: NOW,
             proposer: side,
             params: &params,
+            proposer_key: None,
         };
         let update = Update::CountDeposit {
             asset: dai,
@@ -46,6 +47,7 @@ fn setup() -> (ChannelParams, Signer, ChannelState) {
             now: NOW,
             proposer: Side::User,
             params: &params,
+            proposer_key: None,
         };
         let lock = Lock {
             id: B256::repeat_byte(n),
@@ -75,6 +77,14 @@ fn bench(c: &mut Criterion) {
     c.bench_function("recover signer", |b| {
         b.iter(|| recover(black_box(&digest), black_box(&signature)))
     });
+    let sec1 = recover_public_key(&digest, &signature).expect("recover");
+    let key = PublicKey::from_sec1(&sec1).expect("key");
+    c.bench_function("verify with known key", |b| {
+        b.iter(|| verify_with_key(black_box(&digest), black_box(&signature), Side::User, &key))
+    });
+    c.bench_function("decode a compressed key", |b| {
+        b.iter(|| PublicKey::from_sec1(black_box(&sec1)))
+    });
 
     let dai = Address::repeat_byte(0xda);
     let lock = Lock {
@@ -90,6 +100,7 @@ fn bench(c: &mut Criterion) {
         now: NOW,
         proposer: Side::User,
         params: &params,
+        proposer_key: None,
     };
     c.bench_function("apply create lock", |b| {
         b.iter(|| apply(black_box(&state), black_box(&create), &ctx))
@@ -102,6 +113,7 @@ fn bench(c: &mut Criterion) {
         now: NOW,
         proposer: Side::Node,
         params: &params,
+        proposer_key: None,
     };
     c.bench_function("apply resolve lock", |b| {
         b.iter(|| apply(black_box(&state), black_box(&resolve), &node_ctx))

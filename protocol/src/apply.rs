@@ -5,7 +5,7 @@ use sha2::{Digest, Sha256};
 
 use crate::{
     eip712,
-    signing::verify,
+    signing::{verify, PublicKey},
     state::{AssetState, ChannelState, ExchangeQuote, Lock, Update},
     types::{ChannelParams, Side},
     Error, Result, MAX_AMOUNT, MAX_ASSETS,
@@ -19,6 +19,9 @@ pub struct Context<'a> {
     /// The side that proposed the update.
     pub proposer: Side,
     pub params: &'a ChannelParams,
+    /// The proposer's public key when the caller keeps it: its signature is then checked against the key rather
+    /// than by recovering the signer (about 2.4× cheaper). A key that is not the proposer's is ignored.
+    pub proposer_key: Option<&'a PublicKey>,
 }
 
 /// Checks `update` against `state` without producing the new state.

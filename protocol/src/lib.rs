@@ -30,7 +30,8 @@ pub use proposal::{
 };
 pub use routing::{check_forward, reveal_deadline};
 pub use signing::{
-    recover, recover_public_key, signature_hex, signature_hex_option, verify, Signer,
+    recover, recover_public_key, signature_hex, signature_hex_option, verify, verify_signer,
+    verify_with_key, PublicKey, Signer,
 };
 pub use state::{
     AssetState, ChannelState, ExchangeQuote, Lock, SignedCommitment, SignedState, Update,

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     apply::{apply, check_entry, Context},
     eip712::{commitment_digest, state_digest},
-    signing::{verify, Signer},
+    signing::{verify, verify_signer, Signer},
     state::{ChannelState, SignedCommitment, SignedState, Update},
     types::{ChannelParams, Side},
     Error, Result, MAX_ASSETS,
@@ -84,11 +84,12 @@ pub fn accept_proposal(
     }
     let next = apply(state, &proposal.update, ctx)?;
     let digest = state_digest(&ctx.params.domain(), &next);
-    verify(
+    verify_signer(
         &digest,
         &proposal.signature,
         ctx.proposer,
         ctx.params.signer(ctx.proposer),
+        ctx.proposer_key,
     )?;
     Ok(Accepted {
         state: next,

@@ -704,6 +704,7 @@ fn a_state_of_another_epoch_is_refused() {
         now: NOW,
         proposer: Side::User,
         params: &next_epoch,
+        proposer_key: None,
     };
     let update = Update::CountDeposit {
         asset: ETH,

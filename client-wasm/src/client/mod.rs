@@ -17,8 +17,8 @@ use std::{
 
 use spoke_protocol::{
     accept_proposal, check_signed_state, commitment_digest, decrypt_preimage, encrypt_preimage,
-    key_belongs_to, link_secrets, login_digest, propose, redemption_digest, sha256, state_digest,
-    verify,
+    key_belongs_to, link_secrets, login_digest, propose, recover_public_key, redemption_digest,
+    sha256, state_digest, verify, verify_signer,
     wire::{
         ChallengeRequest, ChallengeResponse, ChannelResponse, CountersignRequest,
         CountersignResponse, CreateLinkRequest, KeyResponse, LoginRequest, LoginResponse,
@@ -26,8 +26,8 @@ use spoke_protocol::{
         ProposeRequest, ProposeResponse, QuoteRequest, QuoteResponse, RedeemLinkRequest,
         RedeemLinkResponse,
     },
-    Address, ChannelParams, ChannelState, Context, Lock, Login, PreimageContext, Side,
-    SignedCommitment, SignedState, Signer, Update, B256, U256,
+    Address, ChannelParams, ChannelState, Context, Lock, Login, PreimageContext, PublicKey, Side,
+    Signature, SignedCommitment, SignedState, Signer, Update, B256, U256,
 };
 use tokio::sync::{broadcast, Mutex};
 
@@ -174,6 +174,9 @@ struct Shared {
     exiting: AtomicBool,
     /// Set by [`Client::close`]; background tasks also stop when it drops with the client.
     stop: tokio::sync::watch::Sender<bool>,
+    /// The node's public key, recovered once from its first proposal this client accepted: later proposals are
+    /// checked against it without recovering it again.
+    node_key: std::sync::OnceLock<spoke_protocol::PublicKey>,
 }
 
 /// A connected client. Cheap to clone; every clone is the same client.
@@ -222,6 +225,7 @@ impl Client {
                 resolving: AtomicBool::new(false),
                 exiting: AtomicBool::new(false),
                 stop: tokio::sync::watch::channel(false).0,
+                node_key: std::sync::OnceLock::new(),
             }),
         };
         client.resend_unanswered().await?;

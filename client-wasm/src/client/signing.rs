@@ -4,6 +4,34 @@
 use super::*;
 
 impl Client {
+    /// Checks the node's signature on `digest`: against its kept key once this client knows it, else by recovery
+    /// (and the key is then kept).
+    fn verify_node(
+        &self,
+        digest: &B256,
+        signature: &Signature,
+        node: Address,
+    ) -> spoke_protocol::Result<()> {
+        let key = self.shared.node_key.get();
+        verify_signer(digest, signature, Side::Node, node, key)?;
+        if key.is_none() {
+            self.learn_node_key(digest, signature);
+        }
+        Ok(())
+    }
+
+    /// Keeps the key behind a signature just checked to be the node's. Costs one recovery, once per client.
+    fn learn_node_key(&self, digest: &B256, signature: &Signature) {
+        if self.shared.node_key.get().is_some() {
+            return;
+        }
+        if let Ok(key) =
+            recover_public_key(digest, signature).and_then(|key| PublicKey::from_sec1(&key))
+        {
+            let _ = self.shared.node_key.set(key);
+        }
+    }
+
     /// Takes the node's pending proposal, if any, and every one that follows it.
     pub async fn sync(&self) -> Result<()> {
         for _ in 0..64 {
@@ -54,11 +82,13 @@ impl Client {
                 now: now(),
                 proposer: Side::Node,
                 params: channel.params(),
+                proposer_key: self.shared.node_key.get(),
             };
             let accepted = match accept_proposal(&channel.state, &pending.proposal, &ctx) {
                 Ok(a) => a,
                 Err(e) => return Err(self.refuse(e.to_string())),
             };
+            self.learn_node_key(&accepted.digest, &pending.proposal.signature);
             let received = match self.judge(&channel, &pending).await {
                 Ok(r) => r,
                 Err(reason) => return Err(self.refuse(reason)),
@@ -344,6 +374,7 @@ impl Client {
             now: now(),
             proposer: Side::User,
             params: channel.params(),
+            proposer_key: None,
         };
         let (next, proposal) = propose(&channel.state, update.clone(), &ctx, &self.shared.signer)?;
         let mut snapshot = channel.snapshot.clone();
@@ -429,26 +460,16 @@ impl Client {
                 response.nonce, next.nonce
             )));
         }
-        verify(
-            &digest,
-            &response.signature,
-            Side::Node,
-            channel.params().node,
-        )
-        .map_err(|e| Error::BadAnswer(format!("the node's countersignature: {e}")))?;
+        self.verify_node(&digest, &response.signature, channel.params().node)
+            .map_err(|e| Error::BadAnswer(format!("the node's countersignature: {e}")))?;
         let mut snapshot = channel.snapshot.clone();
         if let (Some(c), Some(user), Some(node)) = (
             commitment,
             commitment_signature,
             response.commitment_signature,
         ) {
-            verify(
-                &commitment_digest(&dom, &c),
-                &node,
-                Side::Node,
-                channel.params().node,
-            )
-            .map_err(|e| Error::BadAnswer(format!("the node's commitment signature: {e}")))?;
+            self.verify_node(&commitment_digest(&dom, &c), &node, channel.params().node)
+                .map_err(|e| Error::BadAnswer(format!("the node's commitment signature: {e}")))?;
             snapshot.commitments.push(SignedCommitment {
                 commitment: c,
                 user_signature: user,

@@ -168,6 +168,7 @@ impl FakeNode {
             now: now(),
             proposer,
             params: &self.params,
+            proposer_key: None,
         }
     }
 
@@ -785,6 +786,7 @@ pub fn funded_state(params: &ChannelParams, user: &Signer, node: &Signer) -> Sig
         now: now(),
         proposer,
         params,
+        proposer_key: None,
     };
     let initial = ChannelState::initial(params.channel_id());
     let (s1, _) = propose(

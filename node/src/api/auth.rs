@@ -5,7 +5,7 @@ use sha2::{Digest, Sha256};
 use spoke_protocol::{
     hex, login_digest, recover_public_key, verify_login,
     wire::{ChallengeRequest, ChallengeResponse, LoginRequest, LoginResponse},
-    Address, Login, B256,
+    Address, Login, PublicKey, B256,
 };
 
 use super::{error::ApiJson, now, random_bytes, ApiError, AppState};
@@ -63,6 +63,7 @@ pub async fn login(
     }
     // The key that signed the login is the key payers encrypt this user's preimages to.
     let public_key = recover_public_key(&login_digest(&request.message), &request.signature)
+        .and_then(|key| PublicKey::from_sec1(&key))
         .map_err(|e| ApiError::unauthorized(e.to_string()))?;
     state.store.set_user_key(login.address, &public_key).await?;
     let token = hex::encode(random_bytes::<32>()?);

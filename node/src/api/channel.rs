@@ -3,7 +3,7 @@
 
 use axum::{extract::State, http::StatusCode, Json};
 use spoke_protocol::{
-    accept_proposal, commitment_digest, verify,
+    accept_proposal, commitment_digest, verify_signer,
     wire::{ChannelResponse, ProposeRequest, ProposeResponse},
     Address, ChannelState, Context, Error as Protocol, Proposal, Side, Signature, SignedCommitment,
     SignedState, Update, B256,
@@ -207,10 +207,12 @@ pub(super) async fn accept_user_proposal(
         ));
     }
     let now = now();
+    let user_key = state.store.user_key(user).await?;
     let ctx = Context {
         now,
         proposer: Side::User,
         params: &params,
+        proposer_key: user_key.as_ref(),
     };
     let accepted = accept_proposal(&latest.state, &proposal, &ctx).map_err(refused)?;
     let next = accepted.state;
@@ -228,7 +230,8 @@ pub(super) async fn accept_user_proposal(
     let commitment_signatures = match (proposal.update.commitment(&next), commitment_signature) {
         (Some(commitment), Some(user)) => {
             let digest = commitment_digest(&dom, &commitment);
-            verify(&digest, &user, Side::User, params.user).map_err(refused)?;
+            verify_signer(&digest, &user, Side::User, params.user, user_key.as_ref())
+                .map_err(refused)?;
             Some(CommitmentSignatures {
                 user,
                 node: state.signer.sign_digest(&digest).map_err(refused)?,

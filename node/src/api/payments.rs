@@ -8,7 +8,7 @@ use axum::{
 };
 use serde::Deserialize;
 use spoke_protocol::{
-    accept_proposal, check_forward, commitment_digest, state_digest, verify,
+    accept_proposal, check_forward, commitment_digest, state_digest, verify_signer,
     wire::{
         CountersignRequest, CountersignResponse, KeyResponse, PayRequest, PaymentRecord,
         ProposeResponse,
@@ -136,10 +136,12 @@ pub(super) async fn check_backed(
         .ok_or_else(|| ApiError::not_found("NO_CHANNEL", "the channel has no state"))?;
     if !latest.awaits_user() {
         let params = state.params(payer.user, payer.epoch);
+        let user_key = state.store.user_key(payer.user).await?;
         let ctx = Context {
             now: now(),
             proposer: Side::User,
             params: &params,
+            proposer_key: user_key.as_ref(),
         };
         accept_proposal(&latest.state, proposal, &ctx).map_err(refused)?;
     }
@@ -230,7 +232,15 @@ pub async fn countersign(
             None => {}
         }
         let digest = state_digest(&params.domain(), &stored.state);
-        verify(&digest, &request.signature, Side::User, user.0).map_err(refused)?;
+        let user_key = state.store.user_key(user.0).await?;
+        verify_signer(
+            &digest,
+            &request.signature,
+            Side::User,
+            user.0,
+            user_key.as_ref(),
+        )
+        .map_err(refused)?;
         let now = now();
         let mut payment = None;
         let mut drive = vec![record.channel_id];
@@ -269,7 +279,14 @@ pub async fn countersign(
         let commitment_signatures = match (&commitment, request.commitment_signature) {
             (Some(c), Some(user_signature)) => {
                 let digest = commitment_digest(&params.domain(), c);
-                verify(&digest, &user_signature, Side::User, user.0).map_err(refused)?;
+                verify_signer(
+                    &digest,
+                    &user_signature,
+                    Side::User,
+                    user.0,
+                    user_key.as_ref(),
+                )
+                .map_err(refused)?;
                 Some(CommitmentSignatures {
                     user: user_signature,
                     node: state.signer.sign_digest(&digest).map_err(refused)?,
@@ -347,7 +364,7 @@ pub async fn user_key(
     })?;
     Ok(Json(KeyResponse {
         address,
-        public_key: key.to_vec().into(),
+        public_key: key.to_compressed().to_vec().into(),
     }))
 }
 

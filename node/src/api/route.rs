@@ -108,6 +108,7 @@ async fn drive_one(state: &AppState, channel_id: B256, listening: bool) -> Resul
             now,
             proposer: Side::Node,
             params: &params,
+            proposer_key: None,
         };
         let mut proposed = count_collateral(state, channel_id, &latest.state, &ctx).await?;
         let payments = if proposed.is_some() {

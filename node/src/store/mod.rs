@@ -12,7 +12,7 @@ pub mod watched;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use spoke_protocol::{
-    Address, ChannelState, EncryptedPreimage, Side, Signature, Update, B256, U256,
+    Address, ChannelState, EncryptedPreimage, PublicKey, Side, Signature, Update, B256, U256,
 };
 
 pub use disputes::{DisputeAction, DisputeTx, DisputeTxStatus, PendingDisputeTx};
@@ -315,11 +315,12 @@ pub trait Store: Send + Sync {
     /// Moves the chain watcher's cursor.
     async fn set_cursor(&self, name: &str, block: u64) -> Result<()>;
 
-    /// Records the public key `user` signs with (33 bytes, compressed). The same key again changes nothing.
-    async fn set_user_key(&self, user: Address, key: &[u8; 33]) -> Result<()>;
+    /// Records the public key `user` signs with; it must be `user`'s. The same key again changes nothing.
+    async fn set_user_key(&self, user: Address, key: &PublicKey) -> Result<()>;
 
-    /// The public key `user` signs with, if the node has seen one.
-    async fn user_key(&self, user: Address) -> Result<Option<[u8; 33]>>;
+    /// The public key `user` signs with, if the node has seen one: what payers encrypt preimages to, and what the
+    /// node checks the user's signatures against.
+    async fn user_key(&self, user: Address) -> Result<Option<PublicKey>>;
 
     /// The update stored at `nonce`.
     async fn update_at(&self, channel_id: B256, nonce: u64) -> Result<Option<StoredUpdate>>;

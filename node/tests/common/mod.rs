@@ -195,6 +195,7 @@ impl Channel {
             now: unix_now(),
             proposer,
             params: &self.params,
+            proposer_key: None,
         };
         apply(state, update, &ctx).expect("a valid update")
     }
@@ -214,6 +215,7 @@ impl Channel {
             now: NOW,
             proposer: Side::User,
             params: &self.params,
+            proposer_key: None,
         };
         let next = apply(state, &update, &ctx).expect("valid deposit");
         (update, next)
@@ -366,6 +368,7 @@ pub fn ctx_now(params: &ChannelParams, side: Side) -> Context<'_> {
         now: unix_now(),
         proposer: side,
         params,
+        proposer_key: None,
     }
 }
 

@@ -40,6 +40,7 @@ impl Fixture {
             now: NOW,
             proposer,
             params: &self.params,
+            proposer_key: None,
         }
     }
 
@@ -48,6 +49,7 @@ impl Fixture {
             now,
             proposer,
             params: &self.params,
+            proposer_key: None,
         }
     }
 

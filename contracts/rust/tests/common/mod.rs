@@ -196,6 +196,7 @@ impl World {
                 now,
                 proposer,
                 params: &self.params,
+                proposer_key: None,
             },
         )
         .expect("valid update")

@@ -108,7 +108,7 @@ pub(super) type DriveList = BTreeSet<(u64, B256)>;
 pub(super) struct Cache {
     /// Token hash → (user, expires at). Sessions are never changed once created.
     pub sessions: Slots<B256, Option<(Address, u64)>>,
-    pub user_keys: Slots<Address, Option<[u8; 33]>>,
+    pub user_keys: Slots<Address, Option<spoke_protocol::PublicKey>>,
     pub channels: Slots<B256, Option<super::ChannelRecord>>,
     pub channel_of_user: Slots<Address, Option<super::ChannelRecord>>,
     pub latest: Slots<B256, Option<StoredUpdate>>,

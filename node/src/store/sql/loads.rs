@@ -118,7 +118,7 @@ impl SqlStore {
             .collect()
     }
 
-    pub(super) async fn load_user_key(&self, user: Address) -> Result<Option<[u8; 33]>> {
+    pub(super) async fn load_user_key(&self, user: Address) -> Result<Option<PublicKey>> {
         let row = sqlx::query("SELECT public_key FROM user_keys WHERE user_address = $1")
             .bind(key(&user))
             .fetch_optional(&self.pool)
@@ -129,10 +129,17 @@ impl SqlStore {
                 what: "a user key",
                 reason: e.to_string(),
             })?;
-            <[u8; 33]>::try_from(bytes.as_slice()).map_err(|_| Error::Corrupt {
+            let key = PublicKey::from_sec1(&bytes).map_err(|e| Error::Corrupt {
                 what: "a user key",
-                reason: "not 33 bytes".into(),
-            })
+                reason: e.to_string(),
+            })?;
+            if key.address() != user {
+                return Err(Error::Corrupt {
+                    what: "a user key",
+                    reason: format!("the key stored for {user} is {}'s", key.address()),
+                });
+            }
+            Ok(key)
         })
         .transpose()
     }

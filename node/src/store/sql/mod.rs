@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::{de::DeserializeOwned, Serialize};
-use spoke_protocol::{signature_hex, Address, ChannelState, Side, Signature, Update, B256};
+use spoke_protocol::{
+    signature_hex, Address, ChannelState, PublicKey, Side, Signature, Update, B256,
+};
 use sqlx::{
     any::{install_default_drivers, AnyPoolOptions, AnyRow},
     AnyPool, Executor, Row,
@@ -435,8 +437,14 @@ impl Store for SqlStore {
         }
     }
 
-    async fn set_user_key(&self, user: Address, public_key: &[u8; 33]) -> Result<()> {
-        let text = spoke_protocol::hex::encode_prefixed(public_key);
+    async fn set_user_key(&self, user: Address, public_key: &PublicKey) -> Result<()> {
+        if public_key.address() != user {
+            return Err(Error::Corrupt {
+                what: "a user key",
+                reason: format!("the key is {}'s, not {user}'s", public_key.address()),
+            });
+        }
+        let text = spoke_protocol::hex::encode_prefixed(public_key.to_compressed());
         let done = sqlx::query(
             "INSERT INTO user_keys (user_address, public_key) VALUES ($1, $2) ON CONFLICT (user_address) DO NOTHING",
         )
@@ -460,7 +468,7 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn user_key(&self, user: Address) -> Result<Option<[u8; 33]>> {
+    async fn user_key(&self, user: Address) -> Result<Option<PublicKey>> {
         self.cache
             .user_keys
             .get(user, || self.load_user_key(user))
