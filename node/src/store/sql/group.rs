@@ -189,6 +189,21 @@ async fn committed(cache: &cache::Cache, writes: &[OwnedWrite]) {
 /// back to its savepoint and answered with its error. Returns one result per job once the commit returned.
 async fn commit_group(pool: &AnyPool, jobs: &[Job]) -> Result<Vec<Result<Vec<Written>>>> {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    if let [job] = jobs {
+        // Alone in its group, a batch needs no savepoint: if it fails, the whole transaction goes. Two statements
+        // fewer, which is most of a quiet node's commits.
+        let writes: Vec<Write<'_>> = job.writes.iter().map(OwnedWrite::as_write).collect();
+        return Ok(vec![match run_writes(&mut tx, &writes).await {
+            Ok(written) => {
+                tx.commit().await?;
+                Ok(written)
+            }
+            Err(e) => {
+                tx.rollback().await?;
+                Err(e)
+            }
+        }]);
+    }
     let mut results = Vec::with_capacity(jobs.len());
     for job in jobs {
         tx.execute("SAVEPOINT batch").await?;

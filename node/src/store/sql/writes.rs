@@ -49,6 +49,23 @@ pub(super) async fn append(conn: &mut Conn, update: &StoredUpdate) -> Result<Wri
             reason: "its state must be of its channel, at its nonce, and carry the update".into(),
         });
     }
+    // The usual case in one statement: the previous nonce is stored and this one is not. Anything else (a retry,
+    // an equivocation, a gap, an unknown channel) inserts nothing, and is told apart below.
+    if update.nonce > 0 {
+        let sql = concat!(
+            "INSERT INTO channel_updates (",
+            update_columns!(),
+            ") SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE EXISTS \
+             (SELECT 1 FROM channel_updates WHERE channel_id = $1 AND nonce = $9) ON CONFLICT DO NOTHING"
+        );
+        let inserted = bind_update(sqlx::query(sql), update)?
+            .bind(db_int(update.nonce - 1)?)
+            .execute(&mut *conn)
+            .await?;
+        if inserted.rows_affected() == 1 {
+            return Ok(Written::Stored);
+        }
+    }
     let latest = latest_nonce(conn, channel_id)
         .await?
         .ok_or(Error::UnknownChannel(channel_id))?;
@@ -81,8 +98,22 @@ pub(super) async fn append(conn: &mut Conn, update: &StoredUpdate) -> Result<Wri
         update_columns!(),
         ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
     );
-    let inserted = sqlx::query(sql)
-        .bind(key(&channel_id))
+    let inserted = bind_update(sqlx::query(sql), update)?
+        .execute(&mut *conn)
+        .await;
+    match inserted {
+        Err(e) if is_unique_violation(&e) => Err(Error::Conflict(channel_id)),
+        Err(e) => Err(e.into()),
+        Ok(_) => Ok(Written::Stored),
+    }
+}
+
+type Query<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+/// Binds `update`'s eight columns, in [`update_columns!`]'s order.
+fn bind_update<'q>(query: Query<'q>, update: &StoredUpdate) -> Result<Query<'q>> {
+    Ok(query
+        .bind(key(&update.channel_id))
         .bind(db_int(update.nonce)?)
         .bind(
             update
@@ -105,14 +136,7 @@ pub(super) async fn append(conn: &mut Conn, update: &StoredUpdate) -> Result<Wri
                 .commitment_signatures
                 .as_ref()
                 .map(|c| sig_text(&c.node)),
-        )
-        .execute(&mut *conn)
-        .await;
-    match inserted {
-        Err(e) if is_unique_violation(&e) => Err(Error::Conflict(channel_id)),
-        Err(e) => Err(e.into()),
-        Ok(_) => Ok(Written::Stored),
-    }
+        ))
 }
 
 pub(super) async fn add_signature(
