@@ -473,7 +473,16 @@ async fn pay_refuses_a_key_that_is_not_the_payees_before_sending_anything() {
         .await
         .expect("the honest payment");
     assert!(h.called("POST /pay"));
-    assert_eq!(client.balance(ETH).await, wei(FUNDED - 10));
+
+    // A key once checked is kept: the next payment asks for none, so a later lie cannot take hold.
+    h.fake.inner().key_answer = KeyAnswer::NodeKeyForPayee;
+    h.forget_calls();
+    client
+        .pay(payee, ETH, wei(10))
+        .await
+        .expect("the second payment");
+    assert!(!h.called("GET /users/key"), "{:?}", h.calls());
+    assert_eq!(client.balance(ETH).await, wei(FUNDED - 20));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

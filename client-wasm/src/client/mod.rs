@@ -177,6 +177,9 @@ struct Shared {
     /// The node's public key, recovered once from its first proposal this client accepted: later proposals are
     /// checked against it without recovering it again.
     node_key: std::sync::OnceLock<spoke_protocol::PublicKey>,
+    /// Recipients' encryption keys, checked against their addresses when first asked of the node. An address has
+    /// one key, so a checked key stays right; a payer asks the node once per recipient, not once per payment.
+    recipient_keys: std::sync::Mutex<std::collections::HashMap<Address, Vec<u8>>>,
 }
 
 /// A connected client. Cheap to clone; every clone is the same client.
@@ -226,6 +229,7 @@ impl Client {
                 exiting: AtomicBool::new(false),
                 stop: tokio::sync::watch::channel(false).0,
                 node_key: std::sync::OnceLock::new(),
+                recipient_keys: Default::default(),
             }),
         };
         client.resend_unanswered().await?;

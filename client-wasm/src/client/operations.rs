@@ -93,10 +93,20 @@ impl Client {
         }
     }
 
-    /// Pays `amount` of `asset` to `recipient` through the node. Returns the payment id once the payer's lock is
-    /// double-signed; [`Client::wait_payment`] waits for the end.
-    pub async fn pay(&self, recipient: Address, asset: Address, amount: U256) -> Result<B256> {
-        self.may_spend(asset, amount).await?;
+    /// The key `recipient`'s preimages are encrypted to: from this client's memory, or asked of the node and
+    /// checked to be `recipient`'s own (a node handing another key would keep the preimage from the payee).
+    async fn recipient_key(&self, recipient: Address) -> Result<Vec<u8>> {
+        /// Recipients remembered at once; past it the memory starts over (each is asked again once).
+        const REMEMBERED: usize = 1024;
+        let keys = || {
+            self.shared
+                .recipient_keys
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+        };
+        if let Some(key) = keys().get(&recipient).cloned() {
+            return Ok(key);
+        }
         let key: KeyResponse = self
             .shared
             .api
@@ -107,6 +117,20 @@ impl Client {
                 "the node handed a key that is not {recipient}'s: the preimage would not reach the payee"
             )));
         }
+        let public_key = key.public_key.to_vec();
+        let mut keys = keys();
+        if keys.len() >= REMEMBERED {
+            keys.clear();
+        }
+        keys.insert(recipient, public_key.clone());
+        Ok(public_key)
+    }
+
+    /// Pays `amount` of `asset` to `recipient` through the node. Returns the payment id once the payer's lock is
+    /// double-signed; [`Client::wait_payment`] waits for the end.
+    pub async fn pay(&self, recipient: Address, asset: Address, amount: U256) -> Result<B256> {
+        self.may_spend(asset, amount).await?;
+        let recipient_key = self.recipient_key(recipient).await?;
         let timing = self.shared.node_config.timing;
         let preimage = random_b256()?;
         let hashlock = sha256(preimage);
@@ -127,7 +151,7 @@ impl Client {
             amount,
             expiry: payee_expiry,
         };
-        let encrypted = encrypt_preimage(&key.public_key, preimage, &context, &random_b256()?)?;
+        let encrypted = encrypt_preimage(&recipient_key, preimage, &context, &random_b256()?)?;
         let response = self
             .propose_with(
                 Update::CreateLock { lock },
