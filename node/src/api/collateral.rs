@@ -64,7 +64,11 @@ pub enum Collateral {
 }
 
 /// The node's balance of `asset` in a channel's latest state.
-async fn node_balance(state: &AppState, channel_id: B256, asset: Address) -> Result<U256> {
+pub(super) async fn node_balance(
+    state: &AppState,
+    channel_id: B256,
+    asset: Address,
+) -> Result<U256> {
     Ok(state
         .store
         .latest(channel_id)

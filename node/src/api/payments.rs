@@ -76,7 +76,11 @@ pub async fn pay(
         // A retry: the stored row is the payment, and the pipeline answers with the stored signature (or refuses
         // different content at the stored nonce). Nothing is checked or set in motion again.
         payment = existing;
-    } else {
+    } else if collateral::node_balance(&state, payee.channel_id, payment.asset).await?
+        < payment.amount
+    {
+        // Only a proposal the validator accepts may move the node's collateral. When the payee's channel already
+        // holds enough, nothing moves before `accept_user_proposal` checks it, so it is not checked twice.
         check_backed(&state, &payer, &request.proposal).await?;
         check_collateral(&state, &payee, &payment).await?;
     }
