@@ -8,40 +8,17 @@ use std::sync::Arc;
 use common::{postgres::Postgres, Channel};
 use spoke_node::{
     store::{
-        ChannelRecord, CollateralDeposit, CollateralStatus, CommitmentSignatures, Payment,
-        PaymentStatus, SqlStore, Store, StoredUpdate, Write, Written,
+        CollateralDeposit, CollateralStatus, CommitmentSignatures, Payment, PaymentStatus,
+        SqlStore, Store, StoredUpdate, Write, Written,
     },
     Error,
 };
 use spoke_protocol::{sha256, Address, EncryptedPreimage, Side, B256, U256};
 
-fn record(c: &Channel) -> ChannelRecord {
-    ChannelRecord {
-        channel_id: c.params.channel_id(),
-        user: c.params.user,
-        epoch: c.params.epoch,
-    }
-}
-
-/// The update counting `amount` on top of `stored`, signed by the node only: what the node persists before it
-/// sends its signature.
-fn next(c: &Channel, stored: &StoredUpdate, amount: u64) -> StoredUpdate {
-    let (update, state) = c.deposit(&stored.state, amount);
-    StoredUpdate {
-        channel_id: state.channel_id,
-        nonce: state.nonce,
-        update: Some(update),
-        node_signature: Some(c.sign(Side::Node, &state)),
-        user_signature: None,
-        commitment_signatures: None,
-        state,
-    }
-}
-
 async fn opened(store: &dyn Store, c: &Channel) -> StoredUpdate {
     assert_eq!(
         store
-            .open_channel(&record(c), &c.initial())
+            .open_channel(&c.record(), &c.initial())
             .await
             .expect("open"),
         Written::Stored
@@ -60,14 +37,14 @@ async fn channels_open_once_and_are_found_by_id_and_user(store: &dyn Store) {
     assert_eq!(opening.state, c.initial());
     assert_eq!(
         store
-            .open_channel(&record(&c), &c.initial())
+            .open_channel(&c.record(), &c.initial())
             .await
             .expect("again"),
         Written::AlreadyStored
     );
     assert_eq!(
         store.channel(c.params.channel_id()).await.expect("get"),
-        Some(record(&c))
+        Some(c.record())
     );
     assert_eq!(
         store.channel(B256::repeat_byte(9)).await.expect("get"),
@@ -78,14 +55,14 @@ async fn channels_open_once_and_are_found_by_id_and_user(store: &dyn Store) {
     opened(store, &later).await;
     assert_eq!(
         store.channel_of_user(c.params.user).await.expect("by user"),
-        Some(record(&later))
+        Some(later.record())
     );
 }
 
 async fn updates_are_stored_at_consecutive_nonces_only(store: &dyn Store) {
     let c = Channel::new(2, 0);
     let opening = opened(store, &c).await;
-    let first = next(&c, &opening, 10);
+    let first = c.next(&opening, 10);
     assert_eq!(store.append(&first).await.expect("append"), Written::Stored);
     assert_eq!(
         store.latest(c.params.channel_id()).await.expect("latest"),
@@ -98,14 +75,14 @@ async fn updates_are_stored_at_consecutive_nonces_only(store: &dyn Store) {
         Written::AlreadyStored
     );
     // Different content at a stored nonce is equivocation.
-    let other = next(&c, &opening, 11);
+    let other = c.next(&opening, 11);
     assert!(matches!(
         store.append(&other).await,
         Err(Error::Equivocation { nonce: 1, .. })
     ));
     // A skipped nonce is refused.
-    let second = next(&c, &first, 5);
-    let third = next(&c, &second, 5);
+    let second = c.next(&first, 5);
+    let third = c.next(&second, 5);
     assert!(matches!(
         store.append(&third).await,
         Err(Error::NonceGap {
@@ -135,8 +112,7 @@ async fn updates_are_stored_at_consecutive_nonces_only(store: &dyn Store) {
     );
 
     let stranger = Channel::new(3, 0);
-    let orphan = next(
-        &stranger,
+    let orphan = stranger.next(
         &StoredUpdate {
             state: stranger.initial(),
             ..opening.clone()
@@ -153,7 +129,7 @@ async fn signatures_complete_a_state_once(store: &dyn Store) {
     let c = Channel::new(4, 0);
     let id = c.params.channel_id();
     let opening = opened(store, &c).await;
-    let first = next(&c, &opening, 10);
+    let first = c.next(&opening, 10);
     store.append(&first).await.expect("append");
     assert_eq!(store.latest_double_signed(id).await.expect("query"), None);
 
@@ -194,7 +170,7 @@ async fn signatures_complete_a_state_once(store: &dyn Store) {
     assert!(latest.is_double_signed());
 
     // A newer state signed by the node alone does not replace the double-signed one.
-    store.append(&next(&c, &first, 1)).await.expect("append");
+    store.append(&c.next(&first, 1)).await.expect("append");
     assert_eq!(
         store
             .latest_double_signed(id)
@@ -209,7 +185,7 @@ async fn withdrawal_commitment_signatures_are_kept_with_their_state(store: &dyn 
     let c = Channel::new(7, 0);
     let id = c.params.channel_id();
     let opening = opened(store, &c).await;
-    let mut update = next(&c, &opening, 10);
+    let mut update = c.next(&opening, 10);
     let signatures = CommitmentSignatures {
         user: c.sign(Side::User, &update.state),
         node: c.sign(Side::Node, &update.state),
@@ -256,7 +232,7 @@ async fn racing_writers_cannot_both_win(store: Arc<dyn Store>) {
         .map(|amount| {
             let (store, c, opening) = (store.clone(), c.clone(), opening.clone());
             tokio::spawn(async move {
-                let update = next(&c, &opening, amount);
+                let update = c.next(&opening, amount);
                 (store.append(&update).await, update)
             })
         })
@@ -318,9 +294,9 @@ async fn batches_are_all_or_nothing(store: &dyn Store) {
     let c = Channel::new(0x20, 0);
     let id = c.params.channel_id();
     let opening = opened(store, &c).await;
-    let first = next(&c, &opening, 10);
+    let first = c.next(&opening, 10);
     store.append(&first).await.expect("append");
-    let equivocating = next(&c, &opening, 11);
+    let equivocating = c.next(&opening, 11);
     let p = payment(1, &c, None, PaymentStatus::Accepted, common::NOW);
 
     // The payment first, then an equivocating append: neither is stored.
@@ -333,8 +309,8 @@ async fn batches_are_all_or_nothing(store: &dyn Store) {
     assert_eq!(store.payment(p.id).await.expect("read"), None);
 
     // A valid append, then a different update at the same nonce in the same batch: the first is undone.
-    let second = next(&c, &first, 5);
-    let rival = next(&c, &first, 6);
+    let second = c.next(&first, 5);
+    let rival = c.next(&first, 6);
     assert!(matches!(
         store
             .write(&[
@@ -589,9 +565,9 @@ async fn channels_lists_the_newest_epoch_of_every_user(store: &dyn Store) {
         opened(store, c).await;
     }
     let all = store.channels(0, 10_000).await.expect("list");
-    assert!(all.contains(&record(&new)));
-    assert!(all.contains(&record(&other)));
-    assert!(!all.contains(&record(&old)));
+    assert!(all.contains(&new.record()));
+    assert!(all.contains(&other.record()));
+    assert!(!all.contains(&old.record()));
     let mut users: Vec<_> = all.iter().map(|c| c.user).collect();
     users.dedup();
     assert_eq!(users.len(), all.len(), "one channel per user: {all:?}");
@@ -678,8 +654,8 @@ async fn one_collateral_deposit_is_in_flight_per_channel_and_asset(store: &dyn S
 
     // Counting the deposit ends it in the same transaction; a batch that fails ends nothing.
     let opening = opened(store, &c).await;
-    let counted = next(&c, &opening, 100);
-    let rival = next(&c, &opening, 99);
+    let counted = c.next(&opening, 100);
+    let rival = c.next(&opening, 99);
     assert!(store
         .write(&[
             Write::CollateralDone {
@@ -723,9 +699,9 @@ async fn only_an_unsigned_latest_proposal_is_discarded(store: &dyn Store) {
         Some(opening.clone())
     );
 
-    let first = next(&c, &opening, 10);
+    let first = c.next(&opening, 10);
     store.append(&first).await.expect("append");
-    let second = next(&c, &first, 10);
+    let second = c.next(&first, 10);
     store.append(&second).await.expect("append");
     // Not the latest, and not stored at all.
     assert!(!store.discard_unsigned(id, 1).await.expect("discard"));
@@ -742,7 +718,7 @@ async fn only_an_unsigned_latest_proposal_is_discarded(store: &dyn Store) {
     assert!(store.discard_unsigned(id, 2).await.expect("discard"));
     assert_eq!(store.latest(id).await.expect("latest"), Some(first.clone()));
     // The withdrawn proposal's nonce is free for another update.
-    let instead = next(&c, &first, 3);
+    let instead = c.next(&first, 3);
     assert_eq!(
         store.append(&instead).await.expect("append"),
         Written::Stored
@@ -821,7 +797,7 @@ async fn sqlite_keeps_everything_across_a_reopen() {
     let first = {
         let store = SqlStore::connect(&url).await.expect("connect");
         let opening = opened(&store, &c).await;
-        let first = next(&c, &opening, 42);
+        let first = c.next(&opening, 42);
         store.append(&first).await.expect("append");
         first
     };

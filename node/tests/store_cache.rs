@@ -5,31 +5,9 @@ mod common;
 
 use common::{Channel, NOW};
 use spoke_node::store::{
-    ChannelRecord, CollateralDeposit, CollateralStatus, Payment, PaymentStatus, SqlStore, Store,
-    StoredUpdate, Write,
+    CollateralDeposit, CollateralStatus, Payment, PaymentStatus, SqlStore, Store, Write,
 };
 use spoke_protocol::{sha256, Address, Side, B256, U256};
-
-fn record(c: &Channel) -> ChannelRecord {
-    ChannelRecord {
-        channel_id: c.params.channel_id(),
-        user: c.params.user,
-        epoch: c.params.epoch,
-    }
-}
-
-fn next(c: &Channel, stored: &StoredUpdate, amount: u64) -> StoredUpdate {
-    let (update, state) = c.deposit(&stored.state, amount);
-    StoredUpdate {
-        channel_id: state.channel_id,
-        nonce: state.nonce,
-        update: Some(update),
-        node_signature: Some(c.sign(Side::Node, &state)),
-        user_signature: None,
-        commitment_signatures: None,
-        state,
-    }
-}
 
 fn payment(payer: &Channel, payee: &Channel, seed: u8, status: PaymentStatus) -> Payment {
     let payer_lock_id = B256::repeat_byte(seed);
@@ -119,7 +97,7 @@ async fn a_warm_store_answers_what_a_restarted_one_reads() {
 
     for c in [&payer, &payee] {
         store
-            .open_channel(&record(c), &c.initial())
+            .open_channel(&c.record(), &c.initial())
             .await
             .expect("open");
     }
@@ -131,7 +109,7 @@ async fn a_warm_store_answers_what_a_restarted_one_reads() {
         .await
         .expect("latest")
         .expect("opening");
-    let first = next(&payer, &opening, 10);
+    let first = payer.next(&opening, 10);
     store.append(&first).await.expect("append");
     same_answers(&store, &url, &[&payer], &[]).await;
     let user_signature = payer.sign(Side::User, &first.state);
@@ -169,7 +147,7 @@ async fn a_warm_store_answers_what_a_restarted_one_reads() {
     }
 
     // A proposal withdrawn, a freeze and its release, collateral, a user key.
-    let second = next(&payer, &first, 3);
+    let second = payer.next(&first, 3);
     store.append(&second).await.expect("append");
     assert!(store
         .discard_unsigned(payer.id(), second.nonce)
@@ -214,7 +192,7 @@ async fn a_warm_store_answers_what_a_restarted_one_reads() {
     // A new epoch of the same user is the user's channel from now on.
     let later = Channel::new(1, 1);
     store
-        .open_channel(&record(&later), &later.initial())
+        .open_channel(&later.record(), &later.initial())
         .await
         .expect("open");
     assert_eq!(
@@ -222,7 +200,7 @@ async fn a_warm_store_answers_what_a_restarted_one_reads() {
             .channel_of_user(payer.params.user)
             .await
             .expect("by user"),
-        Some(record(&later))
+        Some(later.record())
     );
     same_answers(&store, &url, &[&payer, &payee, &later], &[p.id]).await;
 }

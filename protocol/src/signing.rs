@@ -217,6 +217,15 @@ mod tests {
         Signer::from_bytes(&B256::repeat_byte(byte)).expect("valid key")
     }
 
+    /// n, the order of secp256k1's group.
+    fn curve_order() -> U256 {
+        U256::from_str_radix(
+            "fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141",
+            16,
+        )
+        .expect("order")
+    }
+
     #[test]
     fn signs_low_s_and_recovers_the_signer() {
         let s = signer(1);
@@ -244,11 +253,7 @@ mod tests {
         let s = signer(2);
         let digest = keccak256(b"x");
         let sig = s.sign_digest(&digest).expect("sign");
-        let n = U256::from_str_radix(
-            "fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141",
-            16,
-        )
-        .expect("order");
+        let n = curve_order();
         let high = Signature::new(sig.r(), n - sig.s(), !sig.v());
         assert_eq!(
             recover(&digest, &high),
@@ -326,11 +331,7 @@ mod tests {
         let key = key_of(&s);
         let digest = keccak256(b"y");
         let sig = s.sign_digest(&digest).expect("sign");
-        let n = U256::from_str_radix(
-            "fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141",
-            16,
-        )
-        .expect("order");
+        let n = curve_order();
         let high = Signature::new(sig.r(), n - sig.s(), !sig.v());
         assert!(!key.signed(&digest, &high));
         assert!(verify_with_key(&digest, &high, Side::User, &key).is_err());

@@ -189,6 +189,34 @@ impl Channel {
         self.params.channel_id()
     }
 
+    /// The store's record of this channel.
+    pub fn record(&self) -> spoke_node::store::ChannelRecord {
+        spoke_node::store::ChannelRecord {
+            channel_id: self.id(),
+            user: self.params.user,
+            epoch: self.params.epoch,
+        }
+    }
+
+    /// The update counting `amount` on top of `stored`, signed by the node only: what the node persists before it
+    /// sends its signature.
+    pub fn next(
+        &self,
+        stored: &spoke_node::store::StoredUpdate,
+        amount: u64,
+    ) -> spoke_node::store::StoredUpdate {
+        let (update, state) = self.deposit(&stored.state, amount);
+        spoke_node::store::StoredUpdate {
+            channel_id: state.channel_id,
+            nonce: state.nonce,
+            update: Some(update),
+            node_signature: Some(self.sign(Side::Node, &state)),
+            user_signature: None,
+            commitment_signatures: None,
+            state,
+        }
+    }
+
     /// `update` proposed by `proposer` on `state`, at the wall clock's time.
     pub fn apply_now(&self, state: &ChannelState, update: &Update, proposer: Side) -> ChannelState {
         let ctx = Context {
