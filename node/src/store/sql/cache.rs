@@ -161,38 +161,24 @@ impl Cache {
                     side,
                     signature,
                 } => {
-                    self.latest
-                        .update(*channel_id, |held| {
-                            if let Some(Some(latest)) = held.as_mut() {
-                                if latest.nonce == *nonce {
-                                    let slot = match side {
-                                        spoke_protocol::Side::User => &mut latest.user_signature,
-                                        spoke_protocol::Side::Node => &mut latest.node_signature,
-                                    };
-                                    slot.get_or_insert(**signature);
-                                } else if *nonce > latest.nonce {
-                                    *held = None;
-                                }
-                            }
-                        })
-                        .await;
+                    self.change_latest_at(*channel_id, *nonce, |latest| {
+                        let slot = match side {
+                            spoke_protocol::Side::User => &mut latest.user_signature,
+                            spoke_protocol::Side::Node => &mut latest.node_signature,
+                        };
+                        slot.get_or_insert(**signature);
+                    })
+                    .await;
                 }
                 Write::Commitment {
                     channel_id,
                     nonce,
                     signatures,
                 } => {
-                    self.latest
-                        .update(*channel_id, |held| {
-                            if let Some(Some(latest)) = held.as_mut() {
-                                if latest.nonce == *nonce {
-                                    latest.commitment_signatures.get_or_insert(*signatures);
-                                } else if *nonce > latest.nonce {
-                                    *held = None;
-                                }
-                            }
-                        })
-                        .await;
+                    self.change_latest_at(*channel_id, *nonce, |latest| {
+                        latest.commitment_signatures.get_or_insert(*signatures);
+                    })
+                    .await;
                 }
                 Write::Payment(payment) => self.payment_written(payment, ordered).await,
                 Write::CollateralDone { channel_id, .. } => {
@@ -201,6 +187,27 @@ impl Cache {
                 Write::QuoteUsed(_) => {}
             }
         }
+    }
+
+    /// After a write to a channel's update at `nonce`: applies `change` to the cached latest when it is that
+    /// update; forgets it when the write went to a newer nonce than the cached one (it is read again).
+    async fn change_latest_at(
+        &self,
+        channel_id: B256,
+        nonce: u64,
+        change: impl FnOnce(&mut StoredUpdate),
+    ) {
+        self.latest
+            .update(channel_id, |held| {
+                if let Some(Some(latest)) = held.as_mut() {
+                    if latest.nonce == nonce {
+                        change(latest);
+                    } else if nonce > latest.nonce {
+                        *held = None;
+                    }
+                }
+            })
+            .await;
     }
 
     async fn payment_written(&self, payment: &Payment, ordered: bool) {
