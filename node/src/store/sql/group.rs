@@ -1,9 +1,9 @@
 //! Group commit for SQLite. SQLite has one writer at a time, and every commit in WAL mode with
 //! `synchronous = FULL` costs an fsync. So instead of each caller taking the write lock in turn (and sleeping on the
 //! busy timeout while another holds it), one task owns a writing connection and commits the batches of every caller
-//! waiting at that moment in one transaction: one fsync for the whole group. Each batch runs inside its own
-//! savepoint, so a batch that fails (a stale nonce, a quote already taken) is rolled back alone and its caller gets
-//! its own error, while the others commit. Nobody is answered before the commit that holds their batch returned.
+//! waiting at that moment in one transaction: one fsync for the whole group. A batch that fails (a stale nonce, a
+//! quote already taken) is rolled back alone and its caller gets its own error, while the others commit: the group
+//! is then run again with each batch in its own savepoint. Nobody is answered before the commit that holds their batch returned.
 
 use std::sync::Arc;
 
@@ -185,34 +185,54 @@ async fn committed(cache: &cache::Cache, writes: &[OwnedWrite]) {
     cache.committed(&writes, true).await;
 }
 
-/// Commits every job's writes in one transaction, each in its own savepoint; a job whose writes fail is rolled
-/// back to its savepoint and answered with its error. Returns one result per job once the commit returned.
+/// Commits every job's writes in one transaction. Nearly every batch succeeds, so they first run one after another
+/// with nothing between them; if one fails, that transaction is rolled back and the group runs again with each
+/// batch in its own savepoint, where a failing batch is rolled back alone and answered with its error. Returns one
+/// result per job once the commit returned.
+///
+/// Savepoints only on the way back: a savepoint and its release are two statements per batch, each a round trip to
+/// SQLite's worker thread, and they were half of the statements a payment made (measured with a uprobe on
+/// `sqlite3_step` during the closed-loop bench).
 async fn commit_group(pool: &AnyPool, jobs: &[Job]) -> Result<Vec<Result<Vec<Written>>>> {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-    if let [job] = jobs {
-        // Alone in its group, a batch needs no savepoint: if it fails, the whole transaction goes. Two statements
-        // fewer, which is most of a quiet node's commits.
-        let writes: Vec<Write<'_>> = job.writes.iter().map(OwnedWrite::as_write).collect();
-        return Ok(vec![match run_writes(&mut tx, &writes).await {
-            Ok(written) => {
-                tx.commit().await?;
-                Ok(written)
-            }
-            Err(e) => {
-                tx.rollback().await?;
-                Err(e)
-            }
-        }]);
-    }
     let mut results = Vec::with_capacity(jobs.len());
     for job in jobs {
-        tx.execute("SAVEPOINT batch").await?;
+        let writes: Vec<Write<'_>> = job.writes.iter().map(OwnedWrite::as_write).collect();
+        match run_writes(&mut tx, &writes).await {
+            Ok(written) => results.push(Ok(written)),
+            Err(e) => {
+                tx.rollback().await?;
+                if jobs.len() == 1 {
+                    return Ok(vec![Err(e)]);
+                }
+                return commit_group_in_savepoints(pool, jobs).await;
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(results)
+}
+
+/// [`commit_group`] for a group with a failing batch: each batch in its own savepoint, so the failing ones are
+/// undone alone.
+async fn commit_group_in_savepoints(
+    pool: &AnyPool,
+    jobs: &[Job],
+) -> Result<Vec<Result<Vec<Written>>>> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let mut results = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        sqlx::query("SAVEPOINT batch").execute(&mut *tx).await?;
         let writes: Vec<Write<'_>> = job.writes.iter().map(OwnedWrite::as_write).collect();
         let result = run_writes(&mut tx, &writes).await;
         if result.is_err() {
-            tx.execute("ROLLBACK TO SAVEPOINT batch").await?;
+            sqlx::query("ROLLBACK TO SAVEPOINT batch")
+                .execute(&mut *tx)
+                .await?;
         }
-        tx.execute("RELEASE SAVEPOINT batch").await?;
+        sqlx::query("RELEASE SAVEPOINT batch")
+            .execute(&mut *tx)
+            .await?;
         results.push(result);
     }
     tx.commit().await?;
@@ -225,4 +245,71 @@ async fn commit_one(pool: &AnyPool, writes: &[OwnedWrite]) -> Result<Vec<Written
     let written = run_writes(&mut tx, &writes).await?;
     tx.commit().await?;
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(writes: Vec<OwnedWrite>) -> Job {
+        Job {
+            writes,
+            reply: oneshot::channel().0,
+        }
+    }
+
+    async fn used(pool: &AnyPool, id: B256) -> bool {
+        let used: i64 = sqlx::query_scalar("SELECT used FROM quotes WHERE id = $1")
+            .bind(key(&id))
+            .fetch_one(pool)
+            .await
+            .expect("the quote's row");
+        used != 0
+    }
+
+    /// Quotes are the simplest writes that can fail: taking one that is already taken.
+    #[tokio::test]
+    async fn a_failing_batch_is_undone_alone_and_the_rest_of_its_group_commits() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("node.db").display());
+        let store = SqlStore::connect(&url).await.expect("connect");
+        let quote = |n: u8| B256::repeat_byte(n);
+        for (n, taken) in [(1, 0), (2, 1), (3, 0), (4, 0)] {
+            sqlx::query(
+                "INSERT INTO quotes (id, channel_id, quote_json, used, expiry) VALUES ($1, $2, '{}', $3, 0)",
+            )
+            .bind(key(&quote(n)))
+            .bind(key(&B256::ZERO))
+            .bind(taken)
+            .execute(&store.pool)
+            .await
+            .expect("a quote");
+        }
+        let take = |n: u8| OwnedWrite::QuoteUsed(quote(n));
+
+        // Alone, the failing batch leaves nothing behind: quote 3 is taken before quote 2 fails.
+        let alone = commit_group(&store.pool, &[job(vec![take(3), take(2)])])
+            .await
+            .expect("the group ran");
+        assert!(matches!(alone[..], [Err(Error::QuoteTaken(id))] if id == quote(2)));
+        assert!(!used(&store.pool, quote(3)).await, "undone with its batch");
+
+        // In a group, between two good batches: they commit, it is undone whole and gets its own error.
+        let results = commit_group(
+            &store.pool,
+            &[
+                job(vec![take(1)]),
+                job(vec![take(3), take(2)]),
+                job(vec![take(4)]),
+            ],
+        )
+        .await
+        .expect("the group ran");
+        assert!(matches!(results[0], Ok(ref w) if w == &[Written::Stored]));
+        assert!(matches!(results[1], Err(Error::QuoteTaken(id)) if id == quote(2)));
+        assert!(matches!(results[2], Ok(ref w) if w == &[Written::Stored]));
+        assert!(used(&store.pool, quote(1)).await);
+        assert!(!used(&store.pool, quote(3)).await, "undone with its batch");
+        assert!(used(&store.pool, quote(4)).await);
+    }
 }
