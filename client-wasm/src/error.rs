@@ -16,8 +16,10 @@ pub enum Error {
     /// The client would not sign: the validator or one of the client's own checks said no.
     #[error("refused to sign: {0}")]
     Refused(String),
+    /// Boxed: the protocol's errors carry amounts and addresses (88 bytes), and every `Result` in the client is as
+    /// large as its largest error, copied at each `?` and kept in each future's state.
     #[error(transparent)]
-    Protocol(#[from] spoke_protocol::Error),
+    Protocol(Box<spoke_protocol::Error>),
     #[error("cannot reach the node: {0}")]
     Transport(String),
     #[error("the node's answer does not decode: {0}")]
@@ -50,6 +52,12 @@ pub enum Error {
     /// Any other wallet failure: a damaged or unsupported record, an empty password, no randomness.
     #[error("wallet: {0}")]
     Wallet(String),
+}
+
+impl From<spoke_protocol::Error> for Error {
+    fn from(e: spoke_protocol::Error) -> Self {
+        Error::Protocol(Box::new(e))
+    }
 }
 
 impl Error {
