@@ -105,8 +105,16 @@ async fn listen(background: &mut Background, url: &str) -> Result<(), String> {
     use futures_util::StreamExt;
     use tokio_tungstenite::tungstenite::Message;
 
+    // tungstenite zeroes its whole read buffer (128 KiB by default) before every read; a push is a few KiB, and a
+    // larger one still arrives whole, as the buffer grows to the length its frame header announces.
+    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(4 * 1024);
     let Some(connected) = background
-        .unless_stopped(tokio_tungstenite::connect_async(url))
+        .unless_stopped(tokio_tungstenite::connect_async_with_config(
+            url,
+            Some(config),
+            true,
+        ))
         .await
     else {
         return Ok(());

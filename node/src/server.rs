@@ -182,11 +182,20 @@ async fn page_or_not_found(index: PathBuf, request: Request) -> Response {
 }
 
 /// Serves `router` on `listener` until `shutdown` completes; requests in flight are finished first.
+///
+/// Each connection is set `TCP_NODELAY`: with Nagle's algorithm a push on a user's WebSocket that follows another
+/// one not yet acknowledged waits for the acknowledgement, which the client may delay by up to 40 ms.
 pub async fn serve_with(
     router: Router,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %e, "cannot set TCP_NODELAY on a connection");
+        }
+    });
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await?;
