@@ -28,7 +28,7 @@ pub use preimage::{
 pub use proposal::{
     accept_proposal, check_signed_state, propose, validate_state, Accepted, Proposal,
 };
-pub use routing::{check_forward, reveal_deadline};
+pub use routing::{check_forward, payment_id, reveal_deadline};
 pub use signing::{
     recover, recover_public_key, signature_hex, signature_hex_option, verify, verify_signer,
     verify_with_key, PublicKey, Signer,

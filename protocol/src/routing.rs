@@ -2,7 +2,18 @@
 //! The payee must have time to reveal on chain before its lock expires, and the node must have Δ after that to
 //! claim the payer's lock with the same preimage.
 
+use alloy_primitives::{keccak256, B256};
+
 use crate::{state::Lock, types::Timing, Error, Result};
+
+/// A payment's id: `keccak256(payer channel id ‖ payer lock id)`. The node names the payment by it, and its lock
+/// to the payee carries it as its id, so the payer and the node agree on it without asking.
+pub fn payment_id(payer_channel: B256, payer_lock_id: B256) -> B256 {
+    let mut bytes = [0u8; 64];
+    bytes[..32].copy_from_slice(payer_channel.as_slice());
+    bytes[32..].copy_from_slice(payer_lock_id.as_slice());
+    keccak256(bytes)
+}
 
 /// Checks that the node may lock `payee_lock` to the payee on the strength of `payer_lock`, at `now`.
 pub fn check_forward(

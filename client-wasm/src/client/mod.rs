@@ -180,6 +180,35 @@ struct Shared {
     /// Recipients' encryption keys, checked against their addresses when first asked of the node. An address has
     /// one key, so a checked key stays right; a payer asks the node once per recipient, not once per payment.
     recipient_keys: std::sync::Mutex<std::collections::HashMap<Address, Vec<u8>>>,
+    /// How this client's own recent payments ended, as its channel took the node's resolve or cancel of the
+    /// payer's lock: [`Client::wait_payment`] reads it instead of asking the node.
+    ended_payments: std::sync::Mutex<EndedPayments>,
+}
+
+/// The outcomes of the latest [`EndedPayments::KEPT`] payments this client made: completed or failed, by id.
+#[derive(Debug, Default)]
+struct EndedPayments {
+    order: std::collections::VecDeque<B256>,
+    completed: std::collections::HashMap<B256, bool>,
+}
+
+impl EndedPayments {
+    const KEPT: usize = 1024;
+
+    fn record(&mut self, id: B256, completed: bool) {
+        if self.completed.insert(id, completed).is_none() {
+            self.order.push_back(id);
+            if self.order.len() > Self::KEPT {
+                if let Some(oldest) = self.order.pop_front() {
+                    self.completed.remove(&oldest);
+                }
+            }
+        }
+    }
+
+    fn get(&self, id: B256) -> Option<bool> {
+        self.completed.get(&id).copied()
+    }
 }
 
 /// A connected client. Cheap to clone; every clone is the same client.
@@ -230,6 +259,7 @@ impl Client {
                 stop: tokio::sync::watch::channel(false).0,
                 node_key: std::sync::OnceLock::new(),
                 recipient_keys: Default::default(),
+                ended_payments: Default::default(),
             }),
         };
         client.resend_unanswered().await?;

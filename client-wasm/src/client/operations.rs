@@ -356,45 +356,92 @@ impl Client {
         Ok(bought)
     }
 
-    /// Waits until the payment ends; a failed payment (its lock went back) is [`Error::PaymentFailed`]. Listens
-    /// for the node's payment events, and asks the node now and then in case an event was missed.
+    /// Waits until the payment ends; a failed payment (its lock went back) is [`Error::PaymentFailed`]. A payment
+    /// of this client's ends in its own channel, when it takes the node's resolve (or cancel) of its lock: that
+    /// needs no question to the node. Anything else, or two seconds without news, is asked of the node.
     pub async fn wait_payment(&self, id: B256, timeout: Duration) -> Result<()> {
         let deadline = platform::deadline(timeout);
         let mut events = self.events();
+        // Whether to ask the node when the channel has not seen the end: at first only for a payment not locked
+        // in this channel, later when the node says it ended or has been quiet.
+        let (mut first, mut nudged) = (true, true);
         loop {
-            let record: PaymentRecord = self.shared.api.get(&format!("/payments/{id:#x}")).await?;
-            match record.status {
-                PaymentStatus::Completed => {
-                    // The node's resolve may still be on its way to this client.
-                    self.sync().await?;
-                    return Ok(());
-                }
-                PaymentStatus::Failed => {
-                    self.sync().await?;
-                    return Err(Error::PaymentFailed(id));
-                }
-                _ => {}
+            let here = self.payment_here(id).await;
+            match here {
+                PaymentHere::Ended(true) => return Ok(()),
+                PaymentHere::Ended(false) => return Err(Error::PaymentFailed(id)),
+                PaymentHere::Locked | PaymentHere::Unknown => {}
             }
+            if nudged && (here == PaymentHere::Unknown || !first) {
+                if let Some(outcome) = self.ask_payment(id).await? {
+                    return outcome;
+                }
+            }
+            first = false;
             if platform::passed(deadline) {
                 return Err(Error::Timeout("the payment to complete"));
             }
             let until = deadline.min(platform::deadline(Duration::from_secs(2)));
-            // Until an event says this payment ended, or it is time to ask again.
-            let _ = platform::until(until, async {
+            let heard = platform::until(until, async {
                 loop {
                     match events.recv().await {
+                        Ok(ClientEvent::StateChanged { .. }) => return Heard::State,
                         Ok(ClientEvent::PaymentStatus { id: got, status })
                             if got == id && status.is_final() =>
                         {
-                            return;
+                            return Heard::Ended
                         }
-                        Err(broadcast::error::RecvError::Closed) => return,
+                        Err(broadcast::error::RecvError::Closed) => return Heard::Ended,
                         _ => {}
                     }
                 }
             })
             .await;
+            // The node's word that it ended can come before this client's own countersignature has returned:
+            // the channel is looked at again first.
+            nudged = heard != Some(Heard::State);
         }
+    }
+
+    /// What this client's channel says of payment `id`.
+    async fn payment_here(&self, id: B256) -> PaymentHere {
+        // Under the channel's lock, which is held from recording an end until the state without the lock is in
+        // place: an end is seen either here or in the state.
+        let channel = self.shared.channel.lock().await;
+        let ended = self
+            .shared
+            .ended_payments
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(id);
+        if let Some(completed) = ended {
+            return PaymentHere::Ended(completed);
+        }
+        let channel_id = channel.state.channel_id;
+        if channel
+            .state
+            .locks
+            .iter()
+            .any(|l| l.sender == Side::User && spoke_protocol::payment_id(channel_id, l.id) == id)
+        {
+            PaymentHere::Locked
+        } else {
+            PaymentHere::Unknown
+        }
+    }
+
+    /// The node's word on payment `id`: its outcome once it ended (after taking what the node has for this
+    /// channel), else `None`.
+    async fn ask_payment(&self, id: B256) -> Result<Option<Result<()>>> {
+        let record: PaymentRecord = self.shared.api.get(&format!("/payments/{id:#x}")).await?;
+        let outcome = match record.status {
+            PaymentStatus::Completed => Ok(()),
+            PaymentStatus::Failed => Err(Error::PaymentFailed(id)),
+            _ => return Ok(None),
+        };
+        // The node's resolve may still be on its way to this client.
+        self.sync().await?;
+        Ok(Some(outcome))
     }
 
     /// Moves `amount` of `asset` out of the channel for `recipient`: the withdrawal state and its commitment,
@@ -435,4 +482,22 @@ impl Client {
             tx: response.withdrawal_tx,
         })
     }
+}
+
+/// What a client's own channel shows of a payment.
+#[derive(Debug, PartialEq, Eq)]
+enum PaymentHere {
+    /// Its lock was resolved (`true`) or cancelled (`false`) in this channel.
+    Ended(bool),
+    /// Its lock is still in the channel.
+    Locked,
+    /// Not a lock of this channel, or one this client instance did not see end.
+    Unknown,
+}
+
+/// What woke [`Client::wait_payment`].
+#[derive(Debug, PartialEq, Eq)]
+enum Heard {
+    State,
+    Ended,
 }

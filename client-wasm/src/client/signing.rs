@@ -119,6 +119,15 @@ impl Client {
                 .preimages
                 .retain(|(id, _)| accepted.state.lock(*id).is_some());
             self.shared.store.save(&snapshot)?;
+            if let Some((id, completed)) = payment_ended(&channel.state, &pending.proposal.update) {
+                // Recorded while the channel is locked, before the node has the countersignature: by the time the
+                // node reports the payment ended, a waiter finds it here.
+                self.shared
+                    .ended_payments
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .record(id, completed);
+            }
             channel.snapshot = snapshot;
             channel.state = accepted.state;
             self.countersign(nonce, signature, commitment_signature)
@@ -554,4 +563,19 @@ impl Client {
         self.emit(ClientEvent::StateChanged { nonce });
         Ok(true)
     }
+}
+
+/// The payment `update` ends, when it resolves (completed) or cancels (failed) one of this client's own locks in
+/// `state`.
+fn payment_ended(state: &ChannelState, update: &Update) -> Option<(B256, bool)> {
+    let (lock_id, completed) = match update {
+        Update::ResolveLock { id, .. } => (*id, true),
+        Update::CancelLock { id } => (*id, false),
+        _ => return None,
+    };
+    state.lock(lock_id).filter(|l| l.sender == Side::User)?;
+    Some((
+        spoke_protocol::payment_id(state.channel_id, lock_id),
+        completed,
+    ))
 }

@@ -135,10 +135,7 @@ impl Payment {
 
     /// The id of the payment whose payer lock is `lock_id` in `payer_channel`.
     pub fn id_for(payer_channel: B256, lock_id: B256) -> B256 {
-        let mut bytes = [0u8; 64];
-        bytes[..32].copy_from_slice(payer_channel.as_slice());
-        bytes[32..].copy_from_slice(lock_id.as_slice());
-        spoke_protocol::keccak256(bytes)
+        spoke_protocol::payment_id(payer_channel, lock_id)
     }
 }
 
