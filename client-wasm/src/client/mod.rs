@@ -185,29 +185,49 @@ struct Shared {
     ended_payments: std::sync::Mutex<EndedPayments>,
 }
 
-/// The outcomes of the latest [`EndedPayments::KEPT`] payments this client made: completed or failed, by id.
+/// The outcomes of the latest [`EndedPayments::KEPT`] payments this client made: completed or failed, by id. A
+/// ring searched end to end: a few microseconds, and less code in the browser's .wasm than a map.
 #[derive(Debug, Default)]
 struct EndedPayments {
-    order: std::collections::VecDeque<B256>,
-    completed: std::collections::HashMap<B256, bool>,
+    entries: Vec<(B256, bool)>,
+    next: usize,
 }
 
 impl EndedPayments {
     const KEPT: usize = 1024;
 
     fn record(&mut self, id: B256, completed: bool) {
-        if self.completed.insert(id, completed).is_none() {
-            self.order.push_back(id);
-            if self.order.len() > Self::KEPT {
-                if let Some(oldest) = self.order.pop_front() {
-                    self.completed.remove(&oldest);
-                }
-            }
+        if self.entries.len() < Self::KEPT {
+            self.entries.push((id, completed));
+        } else {
+            self.entries[self.next] = (id, completed);
+            self.next = (self.next + 1) % Self::KEPT;
         }
     }
 
     fn get(&self, id: B256) -> Option<bool> {
-        self.completed.get(&id).copied()
+        self.entries
+            .iter()
+            .find(|(ended, _)| *ended == id)
+            .map(|&(_, completed)| completed)
+    }
+}
+
+#[cfg(test)]
+mod ended_payments_tests {
+    use super::*;
+
+    #[test]
+    fn keeps_the_latest_outcomes() {
+        let mut ended = EndedPayments::default();
+        let id = |n: usize| B256::from(U256::from(n));
+        for n in 0..EndedPayments::KEPT + 10 {
+            ended.record(id(n), n % 2 == 0);
+        }
+        assert_eq!(ended.entries.len(), EndedPayments::KEPT);
+        assert_eq!(ended.get(id(9)), None, "among the oldest, overwritten");
+        assert_eq!(ended.get(id(10)), Some(true));
+        assert_eq!(ended.get(id(EndedPayments::KEPT + 9)), Some(false));
     }
 }
 
