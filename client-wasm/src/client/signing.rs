@@ -120,8 +120,9 @@ impl Client {
                 .retain(|(id, _)| accepted.state.lock(*id).is_some());
             self.shared.store.save(&snapshot)?;
             if let Some((id, completed)) = payment_ended(&channel.state, &pending.proposal.update) {
-                // Recorded while the channel is locked, before the node has the countersignature: by the time the
-                // node reports the payment ended, a waiter finds it here.
+                // The payment has ended for this client: the state that resolves (or cancels) its lock is
+                // double-signed and stored. Recorded under the channel's lock, before the node has the
+                // countersignature, so a waiter that hears the node report the end finds it here.
                 self.shared
                     .ended_payments
                     .lock()
