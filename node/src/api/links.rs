@@ -15,7 +15,7 @@ use super::{
     channel_of,
     error::ApiJson,
     now,
-    payments::{check_backed, check_collateral, new_payment},
+    payments::{check_collateral, new_payment},
     route, ApiError, AppState,
 };
 use crate::store::{PaymentStatus, Write};
@@ -32,9 +32,10 @@ pub async fn create(
     let payer = channel_of(&state, user.0).await?;
     let mut payment = new_payment(&state, &payer, lock, request.payee_expiry, now())?;
     payment.link_address = Some(request.link_address);
-    match state.store.payment(payment.id).await? {
-        Some(existing) => payment = existing,
-        None => check_backed(&state, &payer, &request.proposal).await?,
+    // Nothing is set in motion before `accept_user_proposal` checks the payer's lock: a link's collateral is
+    // found when it is redeemed. So the lock is checked once, there.
+    if let Some(existing) = state.store.payment(payment.id).await? {
+        payment = existing;
     }
     let done = accept_user_proposal(&state, user.0, request.proposal, None, Some(payment)).await?;
     Ok(Json(done.finish(&state).await))
