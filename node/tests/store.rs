@@ -437,7 +437,32 @@ async fn payments_round_trip_every_field_and_updates_replace_the_row(store: &dyn
         .write(&[Write::Payment(&completed)])
         .await
         .expect("update");
-    assert_eq!(store.payment(p.id).await.expect("read"), Some(completed));
+    assert_eq!(
+        store.payment(p.id).await.expect("read"),
+        Some(completed.clone())
+    );
+
+    // Columns that a payment's steps never change, changed anyway: the row is still replaced whole.
+    let rewritten = Payment {
+        amount: completed.amount + U256::from(1u64),
+        payer_expiry: completed.payer_expiry + 1,
+        created_at: completed.created_at + 1,
+        ..completed
+    };
+    store
+        .write(&[Write::Payment(&rewritten)])
+        .await
+        .expect("replace");
+    assert_eq!(
+        store.payment(p.id).await.expect("read"),
+        Some(rewritten.clone())
+    );
+    // Read back by a query that no cache answers.
+    let by_hashlock = store
+        .payments_by_hashlock(p.hashlock)
+        .await
+        .expect("read by hashlock");
+    assert_eq!(by_hashlock.iter().find(|q| q.id == p.id), Some(&rewritten));
 }
 
 /// The node's work in one channel: as the payer's counterparty it resolves or refunds, as the payee's it locks.

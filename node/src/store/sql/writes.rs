@@ -180,6 +180,30 @@ pub(super) async fn add_signature(
 }
 
 pub(super) async fn upsert_payment(conn: &mut Conn, p: &Payment) -> Result<()> {
+    // A payment moves through its statuses in place: only what routing changes is set (the status, the payee's
+    // channel and expiry once a link is redeemed, the preimage), so SQLite leaves the indexes on what never changes
+    // (the payer, the hashlock, the creation time) alone, where setting every column rewrites all seven. One
+    // statement for a new payment and for a step; only a row whose unchanging columns differ is replaced whole
+    // below, as before.
+    let upsert = concat!(
+        "INSERT INTO payments (",
+        payment_columns!(),
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
+         ON CONFLICT (id) DO UPDATE SET payee = excluded.payee, link_address = excluded.link_address, \
+         payee_channel = excluded.payee_channel, payee_expiry = excluded.payee_expiry, \
+         encrypted_preimage = excluded.encrypted_preimage, preimage = excluded.preimage, \
+         revealed = excluded.revealed, status = excluded.status, updated_at = excluded.updated_at \
+         WHERE payments.payer = excluded.payer AND payments.asset = excluded.asset \
+         AND payments.amount = excluded.amount AND payments.hashlock = excluded.hashlock \
+         AND payments.payer_channel = excluded.payer_channel AND payments.payer_lock_id = excluded.payer_lock_id \
+         AND payments.payer_expiry = excluded.payer_expiry AND payments.created_at = excluded.created_at"
+    );
+    let updated = bind_payment(sqlx::query(upsert), p)?
+        .execute(&mut *conn)
+        .await?;
+    if updated.rows_affected() == 1 {
+        return Ok(());
+    }
     let sql = concat!(
         "INSERT INTO payments (",
         payment_columns!(),
@@ -193,7 +217,15 @@ pub(super) async fn upsert_payment(conn: &mut Conn, p: &Payment) -> Result<()> {
          revealed = excluded.revealed, status = excluded.status, created_at = excluded.created_at, \
          updated_at = excluded.updated_at"
     );
-    sqlx::query(sql)
+    bind_payment(sqlx::query(sql), p)?
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Binds `p`'s eighteen columns, in [`payment_columns!`]'s order.
+fn bind_payment<'q>(query: Query<'q>, p: &Payment) -> Result<Query<'q>> {
+    Ok(query
         .bind(key(&p.id))
         .bind(key(&p.payer))
         .bind(p.payee.as_ref().map(key))
@@ -216,8 +248,5 @@ pub(super) async fn upsert_payment(conn: &mut Conn, p: &Payment) -> Result<()> {
         .bind(i64::from(p.revealed))
         .bind(p.status.as_str())
         .bind(db_int(p.created_at)?)
-        .bind(db_int(p.updated_at)?)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
+        .bind(db_int(p.updated_at)?))
 }
