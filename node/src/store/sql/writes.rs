@@ -1,5 +1,6 @@
 //! The writes of a batch, each inside the caller's transaction: appends at consecutive nonces, signatures into
-//! empty slots only, payment rows replaced whole.
+//! empty slots only, payment rows moved through their steps in place (replaced whole if their unchanging columns
+//! differ).
 
 use super::*;
 
