@@ -417,12 +417,11 @@ impl Client {
         if let Some(completed) = ended {
             return PaymentHere::Ended(completed);
         }
-        let channel_id = channel.state.channel_id;
         if channel
             .state
             .locks
             .iter()
-            .any(|l| l.sender == Side::User && spoke_protocol::payment_id(channel_id, l.id) == id)
+            .any(|l| signing::own_payment(&channel.state, l) == Some(id))
         {
             PaymentHere::Locked
         } else {

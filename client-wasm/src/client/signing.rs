@@ -574,9 +574,10 @@ fn payment_ended(state: &ChannelState, update: &Update) -> Option<(B256, bool)> 
         Update::CancelLock { id } => (*id, false),
         _ => return None,
     };
-    state.lock(lock_id).filter(|l| l.sender == Side::User)?;
-    Some((
-        spoke_protocol::payment_id(state.channel_id, lock_id),
-        completed,
-    ))
+    Some((own_payment(state, state.lock(lock_id)?)?, completed))
+}
+
+/// The id of the payment `lock` is in `state`, when it is this client's own (it pays the node).
+pub(super) fn own_payment(state: &ChannelState, lock: &Lock) -> Option<B256> {
+    (lock.sender == Side::User).then(|| spoke_protocol::payment_id(state.channel_id, lock.id))
 }

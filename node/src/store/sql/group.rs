@@ -3,7 +3,8 @@
 //! busy timeout while another holds it), one task owns a writing connection and commits the batches of every caller
 //! waiting at that moment in one transaction: one fsync for the whole group. A batch that fails (a stale nonce, a
 //! quote already taken) is rolled back alone and its caller gets its own error, while the others commit: the group
-//! is then run again with each batch in its own savepoint. Nobody is answered before the commit that holds their batch returned.
+//! is then run again with each batch in its own savepoint. Nobody is answered before the commit that holds their
+//! batch returned.
 
 use std::sync::Arc;
 
@@ -103,6 +104,11 @@ impl OwnedWrite {
     }
 }
 
+/// A batch as the store's writers take it.
+fn borrowed(writes: &[OwnedWrite]) -> Vec<Write<'_>> {
+    writes.iter().map(OwnedWrite::as_write).collect()
+}
+
 /// One caller's batch and where its answer goes.
 struct Job {
     writes: Vec<OwnedWrite>,
@@ -181,7 +187,7 @@ async fn writer(pool: AnyPool, cache: Arc<cache::Cache>, mut queue: mpsc::Unboun
 
 /// This task is SQLite's only writer of channel updates and payments, and applies its commits in order.
 async fn committed(cache: &cache::Cache, writes: &[OwnedWrite]) {
-    let writes: Vec<Write<'_>> = writes.iter().map(OwnedWrite::as_write).collect();
+    let writes = borrowed(writes);
     cache.committed(&writes, true).await;
 }
 
@@ -197,7 +203,7 @@ async fn commit_group(pool: &AnyPool, jobs: &[Job]) -> Result<Vec<Result<Vec<Wri
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     let mut results = Vec::with_capacity(jobs.len());
     for job in jobs {
-        let writes: Vec<Write<'_>> = job.writes.iter().map(OwnedWrite::as_write).collect();
+        let writes = borrowed(&job.writes);
         match run_writes(&mut tx, &writes).await {
             Ok(written) => results.push(Ok(written)),
             Err(e) => {
@@ -223,7 +229,7 @@ async fn commit_group_in_savepoints(
     let mut results = Vec::with_capacity(jobs.len());
     for job in jobs {
         sqlx::query("SAVEPOINT batch").execute(&mut *tx).await?;
-        let writes: Vec<Write<'_>> = job.writes.iter().map(OwnedWrite::as_write).collect();
+        let writes = borrowed(&job.writes);
         let result = run_writes(&mut tx, &writes).await;
         if result.is_err() {
             sqlx::query("ROLLBACK TO SAVEPOINT batch")
@@ -241,7 +247,7 @@ async fn commit_group_in_savepoints(
 
 async fn commit_one(pool: &AnyPool, writes: &[OwnedWrite]) -> Result<Vec<Written>> {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-    let writes: Vec<Write<'_>> = writes.iter().map(OwnedWrite::as_write).collect();
+    let writes = borrowed(writes);
     let written = run_writes(&mut tx, &writes).await?;
     tx.commit().await?;
     Ok(written)
