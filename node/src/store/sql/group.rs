@@ -1,16 +1,20 @@
 //! Group commit for SQLite. SQLite has one writer at a time, and every commit in WAL mode with
 //! `synchronous = FULL` costs an fsync. So instead of each caller taking the write lock in turn (and sleeping on the
-//! busy timeout while another holds it), one task owns a writing connection and commits the batches of every caller
-//! waiting at that moment in one transaction: one fsync for the whole group. A batch that fails (a stale nonce, a
-//! quote already taken) is rolled back alone and its caller gets its own error, while the others commit: the group
-//! is then run again with each batch in its own savepoint. Nobody is answered before the commit that holds their
-//! batch returned.
+//! busy timeout while another holds it), one thread owns a writing connection ([`SqliteWriter`]) and commits the
+//! batches of every caller waiting at that moment in one transaction: one fsync for the whole group. A batch that
+//! fails (a stale nonce, a quote already taken) is rolled back alone and its caller gets its own error, while the
+//! others commit: the group is then run again with each batch in its own savepoint. Nobody is answered before the
+//! commit that holds their batch returned.
+//!
+//! A thread, not a task: the group runs in one hand-off, where through sqlx every statement was one
+//! (`sqlite_writer.rs` says what that cost).
 
-use std::sync::Arc;
+use std::{path::Path, sync::Arc};
 
+use futures_executor::block_on;
 use tokio::sync::{mpsc, oneshot};
 
-use super::*;
+use super::{sqlite_writer::SqliteWriter, *};
 
 /// The most batches one transaction takes: enough that a group's fsync is shared widely, small enough that one
 /// group's work does not delay its first caller by much.
@@ -115,7 +119,7 @@ struct Job {
     reply: oneshot::Sender<Result<Vec<Written>>>,
 }
 
-/// The handle the store keeps; the writer task ends when the last clone of it is dropped.
+/// The handle the store keeps; the writer thread ends when the last clone of it is dropped.
 #[derive(Debug, Clone)]
 pub(super) struct GroupCommitter {
     jobs: mpsc::UnboundedSender<Job>,
@@ -130,13 +134,19 @@ impl std::fmt::Debug for Job {
 }
 
 impl GroupCommitter {
-    /// Starts the writer task on the current tokio runtime. It takes a connection from `pool` for each group and
-    /// gives it back after the commit, so it holds none while idle.
+    /// Opens the writer's connection to the database at `path` and starts its thread.
     /// Each committed batch is applied to `cache` in commit order, before its caller is answered.
-    pub(super) fn start(pool: AnyPool, cache: Arc<cache::Cache>) -> GroupCommitter {
+    pub(super) fn start(path: &Path, cache: Arc<cache::Cache>) -> Result<GroupCommitter> {
+        let conn = SqliteWriter::open(path)?;
         let (jobs, queue) = mpsc::unbounded_channel();
-        tokio::spawn(writer(pool, cache, queue));
-        GroupCommitter { jobs }
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || writer(conn, &cache, queue))
+            .map_err(|e| Error::Corrupt {
+                what: "the SQLite writer thread",
+                reason: format!("it did not start: {e}"),
+            })?;
+        Ok(GroupCommitter { jobs })
     }
 
     /// Performs `writes` in one of the writer's groups; returns once that group's commit is durable.
@@ -155,28 +165,34 @@ fn writer_gone() -> Error {
     Error::Database(sqlx::Error::PoolClosed)
 }
 
-async fn writer(pool: AnyPool, cache: Arc<cache::Cache>, mut queue: mpsc::UnboundedReceiver<Job>) {
-    let mut group = Vec::with_capacity(MAX_GROUP);
-    while queue.recv_many(&mut group, MAX_GROUP).await > 0 {
-        let jobs = std::mem::take(&mut group);
-        match commit_group(&pool, &jobs).await {
+/// The writer thread: takes every job waiting, commits them as one group, answers, and sleeps until the next.
+fn writer(mut conn: SqliteWriter, cache: &cache::Cache, mut queue: mpsc::UnboundedReceiver<Job>) {
+    while let Some(first) = queue.blocking_recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_GROUP {
+            match queue.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        match commit_group(&mut conn, &jobs) {
             Ok(results) => {
                 for (job, result) in jobs.into_iter().zip(results) {
                     if result.is_ok() {
-                        committed(&cache, &job.writes).await;
+                        committed(cache, &job.writes);
                     }
                     let _ = job.reply.send(result);
                 }
             }
             Err(e) => {
-                // The group as a whole did not commit (the connection or the disk failed), so nothing of it is
-                // stored. Each batch is tried again in its own transaction, and each caller gets the outcome of
-                // its own batch: stored, or the real error.
+                // The group as a whole did not commit (the disk failed, say), so nothing of it is stored. Each
+                // batch is tried again in its own transaction, and each caller gets the outcome of its own batch:
+                // stored, or the real error.
                 tracing::warn!(error = %e, batches = jobs.len(), "a group commit failed; committing its batches one by one");
                 for job in jobs {
-                    let result = commit_one(&pool, &job.writes).await;
+                    let result = commit_one(&mut conn, &job.writes);
                     if result.is_ok() {
-                        committed(&cache, &job.writes).await;
+                        committed(cache, &job.writes);
                     }
                     let _ = job.reply.send(result);
                 }
@@ -185,10 +201,16 @@ async fn writer(pool: AnyPool, cache: Arc<cache::Cache>, mut queue: mpsc::Unboun
     }
 }
 
-/// This task is SQLite's only writer of channel updates and payments, and applies its commits in order.
-async fn committed(cache: &cache::Cache, writes: &[OwnedWrite]) {
+/// This thread is SQLite's only writer of channel updates and payments, and applies its commits in order.
+fn committed(cache: &cache::Cache, writes: &[OwnedWrite]) {
     let writes = borrowed(writes);
-    cache.committed(&writes, true).await;
+    block_on(cache.committed(&writes, true));
+}
+
+/// Runs one batch's writes in the open transaction. They are `writes.rs`'s, shared with sqlx's connections; on this
+/// connection they never wait, so `block_on` returns at the first poll.
+fn run_batch(conn: &mut SqliteWriter, writes: &[OwnedWrite]) -> Result<Vec<Written>> {
+    block_on(run_writes(conn, &borrowed(writes)))
 }
 
 /// Commits every job's writes in one transaction. Nearly every batch succeeds, so they first run one after another
@@ -196,61 +218,72 @@ async fn committed(cache: &cache::Cache, writes: &[OwnedWrite]) {
 /// batch in its own savepoint, where a failing batch is rolled back alone and answered with its error. Returns one
 /// result per job once the commit returned.
 ///
-/// Savepoints only on the way back: a savepoint and its release are two statements per batch, each a round trip to
-/// SQLite's worker thread, and they were half of the statements a payment made (measured with a uprobe on
-/// `sqlite3_step` during the closed-loop bench).
-async fn commit_group(pool: &AnyPool, jobs: &[Job]) -> Result<Vec<Result<Vec<Written>>>> {
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+/// Savepoints only on the way back: a savepoint and its release are two statements per batch, and they were half of
+/// the statements a payment made (measured with a uprobe on `sqlite3_step` during the closed-loop bench).
+fn commit_group(conn: &mut SqliteWriter, jobs: &[Job]) -> Result<Vec<Result<Vec<Written>>>> {
+    conn.begin()?;
     let mut results = Vec::with_capacity(jobs.len());
     for job in jobs {
-        let writes = borrowed(&job.writes);
-        match run_writes(&mut tx, &writes).await {
+        match run_batch(conn, &job.writes) {
             Ok(written) => results.push(Ok(written)),
             Err(e) => {
-                tx.rollback().await?;
+                conn.rollback()?;
                 if jobs.len() == 1 {
                     return Ok(vec![Err(e)]);
                 }
-                return commit_group_in_savepoints(pool, jobs).await;
+                return commit_group_in_savepoints(conn, jobs);
             }
         }
     }
-    tx.commit().await?;
-    Ok(results)
+    finish(conn, results)
 }
 
 /// [`commit_group`] for a group with a failing batch: each batch in its own savepoint, so the failing ones are
 /// undone alone.
-async fn commit_group_in_savepoints(
-    pool: &AnyPool,
+fn commit_group_in_savepoints(
+    conn: &mut SqliteWriter,
     jobs: &[Job],
 ) -> Result<Vec<Result<Vec<Written>>>> {
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    conn.begin()?;
     let mut results = Vec::with_capacity(jobs.len());
     for job in jobs {
-        sqlx::query("SAVEPOINT batch").execute(&mut *tx).await?;
-        let writes = borrowed(&job.writes);
-        let result = run_writes(&mut tx, &writes).await;
-        if result.is_err() {
-            sqlx::query("ROLLBACK TO SAVEPOINT batch")
-                .execute(&mut *tx)
-                .await?;
+        let step = conn.savepoint().and_then(|()| {
+            let result = run_batch(conn, &job.writes);
+            conn.release(result.is_err())?;
+            Ok(result)
+        });
+        match step {
+            Ok(result) => results.push(result),
+            Err(e) => {
+                conn.rollback()?;
+                return Err(e);
+            }
         }
-        sqlx::query("RELEASE SAVEPOINT batch")
-            .execute(&mut *tx)
-            .await?;
-        results.push(result);
     }
-    tx.commit().await?;
-    Ok(results)
+    finish(conn, results)
 }
 
-async fn commit_one(pool: &AnyPool, writes: &[OwnedWrite]) -> Result<Vec<Written>> {
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-    let writes = borrowed(writes);
-    let written = run_writes(&mut tx, &writes).await?;
-    tx.commit().await?;
-    Ok(written)
+fn commit_one(conn: &mut SqliteWriter, writes: &[OwnedWrite]) -> Result<Vec<Written>> {
+    conn.begin()?;
+    match run_batch(conn, writes) {
+        Ok(written) => finish(conn, written),
+        Err(e) => {
+            conn.rollback()?;
+            Err(e)
+        }
+    }
+}
+
+/// Commits the open transaction and returns `done`; rolls back if the commit fails, so the connection is never left
+/// inside a transaction.
+fn finish<T>(conn: &mut SqliteWriter, done: T) -> Result<T> {
+    match conn.commit() {
+        Ok(()) => Ok(done),
+        Err(e) => {
+            conn.rollback()?;
+            Err(e)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -292,24 +325,23 @@ mod tests {
             .expect("a quote");
         }
         let take = |n: u8| OwnedWrite::QuoteUsed(quote(n));
+        // A second writer connection beside the store's, driven here without its thread.
+        let mut conn = SqliteWriter::open(&dir.path().join("node.db")).expect("a writer");
 
         // Alone, the failing batch leaves nothing behind: quote 3 is taken before quote 2 fails.
-        let alone = commit_group(&store.pool, &[job(vec![take(3), take(2)])])
-            .await
-            .expect("the group ran");
+        let alone = commit_group(&mut conn, &[job(vec![take(3), take(2)])]).expect("the group ran");
         assert!(matches!(alone[..], [Err(Error::QuoteTaken(id))] if id == quote(2)));
         assert!(!used(&store.pool, quote(3)).await, "undone with its batch");
 
         // In a group, between two good batches: they commit, it is undone whole and gets its own error.
         let results = commit_group(
-            &store.pool,
+            &mut conn,
             &[
                 job(vec![take(1)]),
                 job(vec![take(3), take(2)]),
                 job(vec![take(4)]),
             ],
         )
-        .await
         .expect("the group ran");
         assert!(matches!(results[0], Ok(ref w) if w == &[Written::Stored]));
         assert!(matches!(results[1], Err(Error::QuoteTaken(id)) if id == quote(2)));

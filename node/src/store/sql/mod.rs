@@ -1,7 +1,7 @@
 //! [`Store`] on SQL through sqlx's `Any` driver: the same queries and the same schema run on SQLite and
 //! PostgreSQL, so both are the same code under the same conformance suite.
 
-use std::sync::Arc;
+use std::{str::FromStr, sync::Arc};
 
 use async_trait::async_trait;
 use serde::{de::DeserializeOwned, Serialize};
@@ -10,6 +10,7 @@ use spoke_protocol::{
 };
 use sqlx::{
     any::{install_default_drivers, AnyPoolOptions, AnyRow},
+    sqlite::SqliteConnectOptions,
     AnyPool, Executor, Row,
 };
 
@@ -68,7 +69,19 @@ impl SqlStore {
             .await?;
         MIGRATIONS.run(&pool).await?;
         let cache = Arc::new(cache::Cache::default());
-        let group = sqlite.then(|| group::GroupCommitter::start(pool.clone(), cache.clone()));
+        let group = if sqlite {
+            let options = SqliteConnectOptions::from_str(&url)?;
+            if url.contains(":memory:") || url.contains("mode=memory") {
+                // The group writer is a connection of its own, which would see a database of its own.
+                return Err(Error::UnsupportedDatabaseUrl(url));
+            }
+            Some(group::GroupCommitter::start(
+                options.get_filename(),
+                cache.clone(),
+            )?)
+        } else {
+            None
+        };
         Ok(SqlStore {
             pool,
             sqlite,
@@ -84,6 +97,7 @@ mod cache;
 mod disputes;
 mod group;
 mod loads;
+mod sqlite_writer;
 mod watched;
 mod writes;
 
@@ -138,7 +152,8 @@ impl Store for SqlStore {
         .bind(key(&channel.user))
         .bind(db_int(channel.epoch)?)
         .execute(&mut *tx)
-        .await;
+        .await
+        .map_err(Error::from);
         match inserted {
             Err(e) if is_unique_violation(&e) => return Err(Error::Conflict(channel.channel_id)),
             other => other?,
@@ -180,7 +195,7 @@ impl Store for SqlStore {
             return group.write(writes).await;
         }
         let mut tx = self.begin_write().await?;
-        let written = run_writes(&mut tx, writes).await?;
+        let written = run_writes(&mut *tx, writes).await?;
         tx.commit().await?;
         // Concurrent transactions (PostgreSQL) may reach this line in another order than they committed.
         self.cache.committed(writes, false).await;
@@ -559,19 +574,19 @@ impl Store for SqlStore {
 }
 
 /// Performs `writes` in order on `tx`, inside the caller's transaction.
-async fn run_writes(tx: &mut Conn, writes: &[Write<'_>]) -> Result<Vec<Written>> {
+async fn run_writes(conn: &mut impl WriteConn, writes: &[Write<'_>]) -> Result<Vec<Written>> {
     let mut written = Vec::with_capacity(writes.len());
     for write in writes {
         written.push(match write {
-            Write::Append(update) => append(tx, update).await?,
+            Write::Append(update) => append(conn, update).await?,
             Write::Signature {
                 channel_id,
                 nonce,
                 side,
                 signature,
-            } => add_signature(tx, *channel_id, *nonce, *side, signature).await?,
+            } => add_signature(conn, *channel_id, *nonce, *side, signature).await?,
             Write::Payment(payment) => {
-                upsert_payment(tx, payment).await?;
+                upsert_payment(conn, payment).await?;
                 Written::Stored
             }
             Write::Commitment {
@@ -579,33 +594,28 @@ async fn run_writes(tx: &mut Conn, writes: &[Write<'_>]) -> Result<Vec<Written>>
                 nonce,
                 signatures,
             } => {
-                sqlx::query(
-                    "UPDATE channel_updates SET user_commitment_signature = $1, node_commitment_signature = $2 \
-                     WHERE channel_id = $3 AND nonce = $4 AND user_commitment_signature IS NULL",
-                )
-                .bind(sig_text(&signatures.user))
-                .bind(sig_text(&signatures.node))
-                .bind(key(channel_id))
-                .bind(db_int(*nonce)?)
-                .execute(&mut *tx)
-                .await?;
+                let sql = "UPDATE channel_updates SET user_commitment_signature = $1, \
+                           node_commitment_signature = $2 \
+                           WHERE channel_id = $3 AND nonce = $4 AND user_commitment_signature IS NULL";
+                let params = vec![
+                    sig_text(&signatures.user).into(),
+                    sig_text(&signatures.node).into(),
+                    key(channel_id).into(),
+                    db_int(*nonce)?.into(),
+                ];
+                conn.exec(sql, params).await?;
                 Written::Stored
             }
             Write::QuoteUsed(id) => {
-                let done = sqlx::query("UPDATE quotes SET used = 1 WHERE id = $1 AND used = 0")
-                    .bind(key(id))
-                    .execute(&mut *tx)
-                    .await?;
-                if done.rows_affected() != 1 {
+                let sql = "UPDATE quotes SET used = 1 WHERE id = $1 AND used = 0";
+                if conn.exec(sql, vec![key(id).into()]).await? != 1 {
                     return Err(Error::QuoteTaken(*id));
                 }
                 Written::Stored
             }
             Write::CollateralDone { channel_id, asset } => {
-                sqlx::query("DELETE FROM collateral WHERE channel_id = $1 AND asset = $2")
-                    .bind(key(channel_id))
-                    .bind(key(asset))
-                    .execute(&mut *tx)
+                let sql = "DELETE FROM collateral WHERE channel_id = $1 AND asset = $2";
+                conn.exec(sql, vec![key(channel_id).into(), key(asset).into()])
                     .await?;
                 Written::Stored
             }

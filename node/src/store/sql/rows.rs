@@ -67,42 +67,67 @@ pub(super) fn channel_from_row(row: &AnyRow) -> Result<ChannelRecord> {
     })
 }
 
-pub(super) fn update_from_row(row: &AnyRow) -> Result<StoredUpdate> {
-    let update: Option<String> = row.try_get("update_json")?;
-    let user: Option<String> = row.try_get("user_signature")?;
-    let node: Option<String> = row.try_get("node_signature")?;
-    let user_commitment: Option<String> = row.try_get("user_commitment_signature")?;
-    let node_commitment: Option<String> = row.try_get("node_commitment_signature")?;
-    let commitment_signatures = match (user_commitment, node_commitment) {
-        (Some(user), Some(node)) => Some(CommitmentSignatures {
-            user: sig_from_text(&user)?,
-            node: sig_from_text(&node)?,
-        }),
-        (None, None) => None,
-        _ => {
-            return Err(Error::Corrupt {
-                what: "commitment signatures",
-                reason: "only one of the two is stored".into(),
-            })
-        }
-    };
-    Ok(StoredUpdate {
-        channel_id: parse(
-            row.try_get::<String, _>("channel_id")?.as_str(),
-            "a channel id",
-        )?,
-        nonce: from_db_int(row.try_get("nonce")?, "a nonce")?,
-        update: update
-            .map(|u| from_json::<Update>(&u, "an update"))
-            .transpose()?,
-        state: from_json::<ChannelState>(&row.try_get::<String, _>("state_json")?, "a state")?,
-        user_signature: user.map(|s| sig_from_text(&s)).transpose()?,
-        node_signature: node.map(|s| sig_from_text(&s)).transpose()?,
-        commitment_signatures,
-    })
+/// A `channel_updates` row as the database holds it, before decoding; each driver fills it its own way.
+#[derive(Debug)]
+pub(super) struct UpdateRow {
+    pub channel_id: String,
+    pub nonce: i64,
+    pub update_json: Option<String>,
+    pub state_json: String,
+    pub user_signature: Option<String>,
+    pub node_signature: Option<String>,
+    pub user_commitment_signature: Option<String>,
+    pub node_commitment_signature: Option<String>,
 }
 
-/// The columns of `channel_updates`, in the order [`update_from_row`] reads them by name.
+impl UpdateRow {
+    pub(super) fn decode(self) -> Result<StoredUpdate> {
+        let commitment_signatures = match (
+            self.user_commitment_signature,
+            self.node_commitment_signature,
+        ) {
+            (Some(user), Some(node)) => Some(CommitmentSignatures {
+                user: sig_from_text(&user)?,
+                node: sig_from_text(&node)?,
+            }),
+            (None, None) => None,
+            _ => {
+                return Err(Error::Corrupt {
+                    what: "commitment signatures",
+                    reason: "only one of the two is stored".into(),
+                })
+            }
+        };
+        Ok(StoredUpdate {
+            channel_id: parse(&self.channel_id, "a channel id")?,
+            nonce: from_db_int(self.nonce, "a nonce")?,
+            update: self
+                .update_json
+                .map(|u| from_json::<Update>(&u, "an update"))
+                .transpose()?,
+            state: from_json::<ChannelState>(&self.state_json, "a state")?,
+            user_signature: self.user_signature.map(|s| sig_from_text(&s)).transpose()?,
+            node_signature: self.node_signature.map(|s| sig_from_text(&s)).transpose()?,
+            commitment_signatures,
+        })
+    }
+}
+
+pub(super) fn update_from_row(row: &AnyRow) -> Result<StoredUpdate> {
+    UpdateRow {
+        channel_id: row.try_get("channel_id")?,
+        nonce: row.try_get("nonce")?,
+        update_json: row.try_get("update_json")?,
+        state_json: row.try_get("state_json")?,
+        user_signature: row.try_get("user_signature")?,
+        node_signature: row.try_get("node_signature")?,
+        user_commitment_signature: row.try_get("user_commitment_signature")?,
+        node_commitment_signature: row.try_get("node_commitment_signature")?,
+    }
+    .decode()
+}
+
+/// The columns of `channel_updates`, in [`UpdateRow`]'s order.
 macro_rules! update_columns {
     () => {
         "channel_id, nonce, update_json, state_json, user_signature, node_signature, \
@@ -110,8 +135,16 @@ macro_rules! update_columns {
     };
 }
 
-pub(super) fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+/// Whether `e` is a duplicate primary or unique key, from either driver.
+pub(super) fn is_unique_violation(e: &Error) -> bool {
+    match e {
+        Error::Database(sqlx::Error::Database(db)) => db.is_unique_violation(),
+        Error::Sqlite(rusqlite::Error::SqliteFailure(failure, _)) => matches!(
+            failure.extended_code,
+            rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY | rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+        ),
+        _ => false,
+    }
 }
 
 /// The columns of `payments`, in the order [`payment_from_row`] reads them by name.

@@ -1,22 +1,102 @@
 //! The writes of a batch, each inside the caller's transaction: appends at consecutive nonces, signatures into
 //! empty slots only, payment rows moved through their steps in place (replaced whole if their unchanging columns
 //! differ).
+//!
+//! They run on a [`WriteConn`]: a sqlx connection (PostgreSQL, and SQLite outside the group writer), or SQLite's
+//! own writer connection (`sqlite_writer.rs`). Both take the same SQL with `$N` parameters, so these writes are one
+//! code under one conformance suite whichever connection runs them.
+
+use std::future::Future;
 
 use super::*;
 
 pub(super) type Conn = sqlx::AnyConnection;
+
+/// A value for a statement's `$N` parameter. Every nullable column of the schema is text, so one `Null` does.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Param {
+    Null,
+    Int(i64),
+    Text(String),
+}
+
+impl From<String> for Param {
+    fn from(text: String) -> Param {
+        Param::Text(text)
+    }
+}
+
+impl From<i64> for Param {
+    fn from(n: i64) -> Param {
+        Param::Int(n)
+    }
+}
+
+impl From<Option<String>> for Param {
+    fn from(text: Option<String>) -> Param {
+        text.map_or(Param::Null, Param::Text)
+    }
+}
+
+/// A connection inside a write transaction, as the writes below use it.
+pub(super) trait WriteConn: Send {
+    /// Runs one statement; returns how many rows it changed.
+    fn exec(
+        &mut self,
+        sql: &'static str,
+        params: Vec<Param>,
+    ) -> impl Future<Output = Result<u64>> + Send;
+
+    fn fetch_update(
+        &mut self,
+        channel_id: B256,
+        nonce: u64,
+    ) -> impl Future<Output = Result<Option<StoredUpdate>>> + Send;
+
+    fn latest_nonce(
+        &mut self,
+        channel_id: B256,
+    ) -> impl Future<Output = Result<Option<u64>>> + Send;
+}
+
+impl WriteConn for Conn {
+    async fn exec(&mut self, sql: &'static str, params: Vec<Param>) -> Result<u64> {
+        let mut query = sqlx::query(sql);
+        for param in params {
+            query = match param {
+                Param::Null => query.bind(None::<String>),
+                Param::Int(n) => query.bind(n),
+                Param::Text(text) => query.bind(text),
+            };
+        }
+        Ok(query.execute(self).await?.rows_affected())
+    }
+
+    async fn fetch_update(&mut self, channel_id: B256, nonce: u64) -> Result<Option<StoredUpdate>> {
+        fetch_update(self, channel_id, nonce).await
+    }
+
+    async fn latest_nonce(&mut self, channel_id: B256) -> Result<Option<u64>> {
+        latest_nonce(self, channel_id).await
+    }
+}
+
+/// Reads one update; its statement is also SQLite's writer's.
+pub(super) const FETCH_UPDATE: &str = concat!(
+    "SELECT ",
+    update_columns!(),
+    " FROM channel_updates WHERE channel_id = $1 AND nonce = $2"
+);
+
+pub(super) const LATEST_NONCE: &str =
+    "SELECT MAX(nonce) AS latest FROM channel_updates WHERE channel_id = $1";
 
 pub(super) async fn fetch_update(
     conn: &mut Conn,
     channel_id: B256,
     nonce: u64,
 ) -> Result<Option<StoredUpdate>> {
-    let sql = concat!(
-        "SELECT ",
-        update_columns!(),
-        " FROM channel_updates WHERE channel_id = $1 AND nonce = $2"
-    );
-    let row = sqlx::query(sql)
+    let row = sqlx::query(FETCH_UPDATE)
         .bind(key(&channel_id))
         .bind(db_int(nonce)?)
         .fetch_optional(&mut *conn)
@@ -25,12 +105,11 @@ pub(super) async fn fetch_update(
 }
 
 pub(super) async fn latest_nonce(conn: &mut Conn, channel_id: B256) -> Result<Option<u64>> {
-    let latest: Option<i64> =
-        sqlx::query("SELECT MAX(nonce) AS latest FROM channel_updates WHERE channel_id = $1")
-            .bind(key(&channel_id))
-            .fetch_one(&mut *conn)
-            .await?
-            .try_get("latest")?;
+    let latest: Option<i64> = sqlx::query(LATEST_NONCE)
+        .bind(key(&channel_id))
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get("latest")?;
     latest.map(|n| from_db_int(n, "a nonce")).transpose()
 }
 
@@ -39,7 +118,7 @@ pub(super) fn same_content(stored: &StoredUpdate, update: &StoredUpdate) -> bool
     stored.update == update.update && stored.state == update.state
 }
 
-pub(super) async fn append(conn: &mut Conn, update: &StoredUpdate) -> Result<Written> {
+pub(super) async fn append(conn: &mut impl WriteConn, update: &StoredUpdate) -> Result<Written> {
     let channel_id = update.channel_id;
     if update.state.channel_id != channel_id
         || update.state.nonce != update.nonce
@@ -59,20 +138,19 @@ pub(super) async fn append(conn: &mut Conn, update: &StoredUpdate) -> Result<Wri
             ") SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE EXISTS \
              (SELECT 1 FROM channel_updates WHERE channel_id = $1 AND nonce = $9) ON CONFLICT DO NOTHING"
         );
-        let inserted = bind_update(sqlx::query(sql), update)?
-            .bind(db_int(update.nonce - 1)?)
-            .execute(&mut *conn)
-            .await?;
-        if inserted.rows_affected() == 1 {
+        let mut params = update_params(update)?;
+        params.push(Param::Int(db_int(update.nonce - 1)?));
+        if conn.exec(sql, params).await? == 1 {
             return Ok(Written::Stored);
         }
     }
-    let latest = latest_nonce(conn, channel_id)
+    let latest = conn
+        .latest_nonce(channel_id)
         .await?
         .ok_or(Error::UnknownChannel(channel_id))?;
     if update.nonce <= latest {
         let stored =
-            fetch_update(conn, channel_id, update.nonce)
+            conn.fetch_update(channel_id, update.nonce)
                 .await?
                 .ok_or(Error::UnknownNonce {
                     channel_id,
@@ -99,49 +177,36 @@ pub(super) async fn append(conn: &mut Conn, update: &StoredUpdate) -> Result<Wri
         update_columns!(),
         ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
     );
-    let inserted = bind_update(sqlx::query(sql), update)?
-        .execute(&mut *conn)
-        .await;
-    match inserted {
+    match conn.exec(sql, update_params(update)?).await {
         Err(e) if is_unique_violation(&e) => Err(Error::Conflict(channel_id)),
-        Err(e) => Err(e.into()),
+        Err(e) => Err(e),
         Ok(_) => Ok(Written::Stored),
     }
 }
 
-type Query<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
-
-/// Binds `update`'s eight columns, in [`update_columns!`]'s order.
-fn bind_update<'q>(query: Query<'q>, update: &StoredUpdate) -> Result<Query<'q>> {
-    Ok(query
-        .bind(key(&update.channel_id))
-        .bind(db_int(update.nonce)?)
-        .bind(
-            update
-                .update
-                .as_ref()
-                .map(|u| to_json(u, "an update"))
-                .transpose()?,
-        )
-        .bind(to_json(&update.state, "a state")?)
-        .bind(update.user_signature.as_ref().map(sig_text))
-        .bind(update.node_signature.as_ref().map(sig_text))
-        .bind(
-            update
-                .commitment_signatures
-                .as_ref()
-                .map(|c| sig_text(&c.user)),
-        )
-        .bind(
-            update
-                .commitment_signatures
-                .as_ref()
-                .map(|c| sig_text(&c.node)),
-        ))
+/// `update`'s eight columns, in [`update_columns!`]'s order.
+fn update_params(update: &StoredUpdate) -> Result<Vec<Param>> {
+    let signature = |s: Option<&Signature>| Param::from(s.map(sig_text));
+    let commitment = update.commitment_signatures.as_ref();
+    Ok(vec![
+        key(&update.channel_id).into(),
+        db_int(update.nonce)?.into(),
+        update
+            .update
+            .as_ref()
+            .map(|u| to_json(u, "an update"))
+            .transpose()?
+            .into(),
+        to_json(&update.state, "a state")?.into(),
+        signature(update.user_signature.as_ref()),
+        signature(update.node_signature.as_ref()),
+        signature(commitment.map(|c| &c.user)),
+        signature(commitment.map(|c| &c.node)),
+    ])
 }
 
 pub(super) async fn add_signature(
-    conn: &mut Conn,
+    conn: &mut impl WriteConn,
     channel_id: B256,
     nonce: u64,
     side: Side,
@@ -158,16 +223,16 @@ pub(super) async fn add_signature(
              WHERE channel_id = $2 AND nonce = $3 AND node_signature IS NULL"
         }
     };
-    let done = sqlx::query(sql)
-        .bind(sig_text(signature))
-        .bind(key(&channel_id))
-        .bind(db_int(nonce)?)
-        .execute(&mut *conn)
-        .await?;
-    if done.rows_affected() == 1 {
+    let params = vec![
+        sig_text(signature).into(),
+        key(&channel_id).into(),
+        db_int(nonce)?.into(),
+    ];
+    if conn.exec(sql, params).await? == 1 {
         return Ok(Written::Stored);
     }
-    let stored = fetch_update(conn, channel_id, nonce)
+    let stored = conn
+        .fetch_update(channel_id, nonce)
         .await?
         .ok_or(Error::UnknownNonce { channel_id, nonce })?;
     match stored.signature(side) {
@@ -180,7 +245,7 @@ pub(super) async fn add_signature(
     }
 }
 
-pub(super) async fn upsert_payment(conn: &mut Conn, p: &Payment) -> Result<()> {
+pub(super) async fn upsert_payment(conn: &mut impl WriteConn, p: &Payment) -> Result<()> {
     // A payment moves through its statuses in place: only what routing changes is set (the status, the payee's
     // channel and expiry once a link is redeemed, the preimage), so SQLite leaves the indexes on what never changes
     // (the payer, the hashlock, the creation time) alone, where setting every column rewrites all seven. One
@@ -199,10 +264,7 @@ pub(super) async fn upsert_payment(conn: &mut Conn, p: &Payment) -> Result<()> {
          AND payments.payer_channel = excluded.payer_channel AND payments.payer_lock_id = excluded.payer_lock_id \
          AND payments.payer_expiry = excluded.payer_expiry AND payments.created_at = excluded.created_at"
     );
-    let updated = bind_payment(sqlx::query(upsert), p)?
-        .execute(&mut *conn)
-        .await?;
-    if updated.rows_affected() == 1 {
+    if conn.exec(upsert, payment_params(p)?).await? == 1 {
         return Ok(());
     }
     let sql = concat!(
@@ -218,36 +280,34 @@ pub(super) async fn upsert_payment(conn: &mut Conn, p: &Payment) -> Result<()> {
          revealed = excluded.revealed, status = excluded.status, created_at = excluded.created_at, \
          updated_at = excluded.updated_at"
     );
-    bind_payment(sqlx::query(sql), p)?
-        .execute(&mut *conn)
-        .await?;
+    conn.exec(sql, payment_params(p)?).await?;
     Ok(())
 }
 
-/// Binds `p`'s eighteen columns, in [`payment_columns!`]'s order.
-fn bind_payment<'q>(query: Query<'q>, p: &Payment) -> Result<Query<'q>> {
-    Ok(query
-        .bind(key(&p.id))
-        .bind(key(&p.payer))
-        .bind(p.payee.as_ref().map(key))
-        .bind(p.link_address.as_ref().map(key))
-        .bind(key(&p.asset))
-        .bind(key(&p.amount))
-        .bind(key(&p.hashlock))
-        .bind(key(&p.payer_channel))
-        .bind(key(&p.payer_lock_id))
-        .bind(db_int(p.payer_expiry)?)
-        .bind(p.payee_channel.as_ref().map(key))
-        .bind(db_int(p.payee_expiry)?)
-        .bind(
-            p.encrypted_preimage
-                .as_ref()
-                .map(|e| to_json(e, "an encrypted preimage"))
-                .transpose()?,
-        )
-        .bind(p.preimage.as_ref().map(key))
-        .bind(i64::from(p.revealed))
-        .bind(p.status.as_str())
-        .bind(db_int(p.created_at)?)
-        .bind(db_int(p.updated_at)?))
+/// `p`'s eighteen columns, in [`payment_columns!`]'s order.
+fn payment_params(p: &Payment) -> Result<Vec<Param>> {
+    Ok(vec![
+        key(&p.id).into(),
+        key(&p.payer).into(),
+        p.payee.as_ref().map(key).into(),
+        p.link_address.as_ref().map(key).into(),
+        key(&p.asset).into(),
+        key(&p.amount).into(),
+        key(&p.hashlock).into(),
+        key(&p.payer_channel).into(),
+        key(&p.payer_lock_id).into(),
+        db_int(p.payer_expiry)?.into(),
+        p.payee_channel.as_ref().map(key).into(),
+        db_int(p.payee_expiry)?.into(),
+        p.encrypted_preimage
+            .as_ref()
+            .map(|e| to_json(e, "an encrypted preimage"))
+            .transpose()?
+            .into(),
+        p.preimage.as_ref().map(key).into(),
+        i64::from(p.revealed).into(),
+        p.status.as_str().to_string().into(),
+        db_int(p.created_at)?.into(),
+        db_int(p.updated_at)?.into(),
+    ])
 }
