@@ -11,7 +11,7 @@
 //!
 //! Writes to channels change the cached value with rules that hold in any order (a latest update moves one nonce
 //! at a time, a signature fills an empty slot), so concurrent writers (PostgreSQL) need no ordering. A payment is
-//! replaced whole by each write, so its cached copy is set only by SQLite's one writer task, which applies its
+//! replaced whole by each write, so its cached copy is set only by SQLite's one writer thread, which applies its
 //! commits in order; elsewhere it is forgotten and read again. Everything else is forgotten after it changes.
 //!
 //! The cache belongs to one store handle: a second process writing the same database would not be seen by it,
