@@ -130,10 +130,19 @@ async fn a_lock_whose_preimage_was_sealed_for_another_amount_or_expiry_is_refuse
         assert!(!h.called("POST /channel/countersign"));
     }
 
-    // The honest lock is signed, and the client claims it with the preimage at once.
+    // The honest lock is signed, and the client claims it with the preimage at once: the countersignature goes
+    // with the claim, in one request.
+    let claims = |h: &Harness| {
+        h.calls()
+            .iter()
+            .filter(|c| *c == "POST /channel/propose")
+            .count()
+    };
+    let before_claim = claims(&h);
     h.offer(proposal, Some(state), Some(incoming(&honest, Some(sealed))));
     client.sync().await.expect("the honest lock is taken");
-    assert!(h.called("POST /channel/countersign"));
+    assert_eq!(claims(&h), before_claim + 1);
+    assert!(!h.called("POST /channel/countersign"));
     assert_eq!(client.balance(ETH).await, wei(FUNDED) + amount);
     assert_eq!(client.channel().await.nonce, 4);
 }

@@ -14,11 +14,10 @@ use axum::{
     http::{header, Request, StatusCode},
 };
 use common::{
-    call, count_eth, ctx_now, get, login, open_with_deposit, post_as, restore, serve,
-    stored_latest, unix_now, Node, Opened,
+    assert_names, at_node, call, count_eth, ctx_now, get, login, node_proposal, open_with_deposit,
+    post_as, refused, restore, serve, stored_latest, unix_now, Node, Opened,
 };
 use serde_json::{json, Value};
-use spoke_node::store::StoredUpdate;
 use spoke_protocol::{
     accept_proposal, apply, encrypt_preimage, hex, propose, sha256, state_digest,
     wire::KeyResponse, Address, ChannelState, EncryptedPreimage, Lock, PreimageContext, Proposal,
@@ -32,42 +31,6 @@ use tokio_tungstenite::tungstenite::{
 };
 
 // ---- helpers ----
-
-/// What the node holds of a channel: the newest stored state with its signatures, and the restore answer.
-#[derive(Debug, PartialEq)]
-struct AtNode {
-    latest: StoredUpdate,
-    restore: Value,
-}
-
-async fn at_node(n: &Node, o: &Opened) -> AtNode {
-    AtNode {
-        latest: stored_latest(n, o.params.channel_id()).await,
-        restore: restore(n, &o.token).await,
-    }
-}
-
-/// Asserts the status and the error code of an answer, and returns its message.
-#[track_caller]
-fn refused(answer: (StatusCode, Value), status: StatusCode, code: &str) -> String {
-    let (got, body) = answer;
-    assert_eq!(
-        (got, body["code"].as_str()),
-        (status, Some(code)),
-        "expected {status} {code}, got {got}: {body}"
-    );
-    let message = body["message"].as_str().expect("a message").to_string();
-    assert!(!message.is_empty(), "the message says why: {body}");
-    message
-}
-
-#[track_caller]
-fn assert_names(message: &str, what: &str) {
-    assert!(
-        message.contains(what),
-        "the message should name {what:?}: {message}"
-    );
-}
 
 /// A new 32-byte value each call (ids, preimages, ephemeral keys).
 fn fresh() -> B256 {
@@ -222,34 +185,6 @@ async fn payments_of(n: &Node, o: &Opened) -> Vec<Value> {
     let (status, body) = call(&n.router, get("/payments", Some(&o.token))).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body.as_array().expect("a list").clone()
-}
-
-/// Asks the node to collateralize `o`'s channel in ETH and waits for its `countDeposit`, which it proposes and
-/// leaves waiting for the user's countersignature. Returns that proposal.
-async fn node_proposal(n: &Node, o: &Opened) -> Proposal {
-    let (status, body) = call(
-        &n.router,
-        post_as(
-            "/collateral/request",
-            json!({ "asset": Address::ZERO }),
-            &o.token,
-        ),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let (status, body) = call(&n.router, get("/channel/pending", Some(&o.token))).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        if !body.is_null() {
-            return serde_json::from_value(body["proposal"].clone()).expect("a proposal");
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the node's collateral was not proposed"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 // ---- signatures and nonces ----

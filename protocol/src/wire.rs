@@ -84,6 +84,10 @@ pub struct ProposeRequest {
     /// For a withdrawal: the node sends the co-signed commitment to the chain itself (and pays its gas).
     #[serde(default, skip_serializing_if = "core::ops::Not::not")]
     pub submit: bool,
+    /// The user's countersignature on the node's pending proposal, which `proposal` follows: stored first, exactly
+    /// as `POST /channel/countersign` would, so that a payee takes the node's lock and resolves it in one request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub countersign: Option<CountersignRequest>,
 }
 
 /// The node's countersignature on a user's proposal, given once both signatures are durable.

@@ -146,6 +146,10 @@ struct Channel {
     snapshot: Snapshot,
     /// The state of `snapshot.latest`, or the opening state.
     state: ChannelState,
+    /// The countersignature on the node's lock to this client, held back to go with the resolve that follows it
+    /// (one request instead of two); sent alone if no resolve takes it. Not saved: after a restart the node's
+    /// proposal is pending again and is countersigned as taken already.
+    owed_countersign: Option<CountersignRequest>,
 }
 
 impl Channel {
@@ -657,5 +661,9 @@ fn reconcile(
         .as_ref()
         .map(|s| s.state.clone())
         .unwrap_or_else(|| ChannelState::initial(params.channel_id()));
-    Ok(Channel { snapshot, state })
+    Ok(Channel {
+        snapshot,
+        state,
+        owed_countersign: None,
+    })
 }

@@ -67,7 +67,11 @@ impl Client {
                     )?;
                     drop(channel);
                     return self
-                        .countersign(nonce, signature, commitment_signature)
+                        .send_countersign(&CountersignRequest {
+                            nonce,
+                            signature,
+                            commitment_signature,
+                        })
                         .await;
                 }
                 if nonce < channel.state.nonce {
@@ -131,15 +135,30 @@ impl Client {
             }
             channel.snapshot = snapshot;
             channel.state = accepted.state;
-            self.countersign(nonce, signature, commitment_signature)
-                .await?;
+            let countersign = CountersignRequest {
+                nonce,
+                signature,
+                commitment_signature,
+            };
+            if received.is_some() {
+                // A lock paid to this client: its resolve follows at once and carries the countersignature.
+                channel.owed_countersign = Some(countersign);
+            } else {
+                self.send_countersign(&countersign).await?;
+            }
             received
         };
         self.emit(ClientEvent::StateChanged {
             nonce: pending.proposal.nonce,
         });
         if received.is_some() {
-            self.resolve_received().await?;
+            let resolved = self.resolve_received().await;
+            // No resolve took it (another task is resolving, or the lock is too near its expiry): alone, then.
+            let owed = self.shared.channel.lock().await.owed_countersign.take();
+            if let Some(countersign) = owed {
+                self.send_countersign(&countersign).await?;
+            }
+            resolved?;
         }
         Ok(())
     }
@@ -227,24 +246,12 @@ impl Client {
             .map_err(|e| format!("cannot check the node's deposit on chain: {e}"))
     }
 
-    /// Sends this client's signature on the node's proposal at `nonce` (sent again, it is stored once).
-    async fn countersign(
-        &self,
-        nonce: u64,
-        signature: spoke_protocol::Signature,
-        commitment_signature: Option<spoke_protocol::Signature>,
-    ) -> Result<()> {
+    /// Sends this client's signature on the node's proposal (sent again, it is stored once).
+    async fn send_countersign(&self, countersign: &CountersignRequest) -> Result<()> {
         let _: CountersignResponse = self
             .shared
             .api
-            .post(
-                "/channel/countersign",
-                &CountersignRequest {
-                    nonce,
-                    signature,
-                    commitment_signature,
-                },
-            )
+            .post("/channel/countersign", countersign)
             .await?;
         Ok(())
     }
@@ -387,6 +394,23 @@ impl Client {
             proposer_key: None,
         };
         let (next, proposal) = propose(&channel.state, update.clone(), &ctx, &self.shared.signer)?;
+        // A countersignature held back goes with the next `/channel/propose`, if it is on the state that follows;
+        // before a payment or a link, which do not carry one, it goes alone, or the node would answer
+        // `PENDING_PROPOSAL`.
+        let owed = channel
+            .owed_countersign
+            .clone()
+            .filter(|c| c.nonce == channel.state.nonce);
+        let countersign = match route {
+            None | Some(Route::SubmitWithdrawal) => owed,
+            Some(Route::Pay { .. } | Route::Link { .. }) => {
+                if let Some(owed) = owed {
+                    self.send_countersign(&owed).await?;
+                    channel.owed_countersign = None;
+                }
+                None
+            }
+        };
         let mut snapshot = channel.snapshot.clone();
         snapshot.unanswered = Some(next.clone());
         self.shared.store.save(&snapshot)?;
@@ -444,6 +468,7 @@ impl Client {
                             proposal: proposal.clone(),
                             commitment_signature,
                             submit: matches!(route, Some(Route::SubmitWithdrawal)),
+                            countersign: countersign.clone(),
                         },
                     )
                     .await
@@ -458,10 +483,18 @@ impl Client {
                     snapshot.unanswered = None;
                     self.shared.store.save(&snapshot)?;
                     channel.snapshot = snapshot;
+                    if countersign.is_some() {
+                        // Judged too: stored before the proposal was refused, or refused itself, which it would be
+                        // again alone.
+                        channel.owed_countersign = None;
+                    }
                 }
                 return Err(e);
             }
         };
+        if countersign.is_some() {
+            channel.owed_countersign = None;
+        }
         let dom = channel.params().domain();
         let digest = state_digest(&dom, &next);
         if response.nonce != next.nonce {

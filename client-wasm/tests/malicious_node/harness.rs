@@ -333,33 +333,51 @@ pub async fn countersign(
     Json(request): Json<CountersignRequest>,
 ) -> Response {
     f.called("POST /channel/countersign");
-    let mut inner = f.inner();
-    let (Some(p), Some(state)) = (inner.pending.clone(), inner.pending_state.clone()) else {
-        return api_error(StatusCode::CONFLICT, "STALE_NONCE", "nothing waits");
-    };
-    if p.proposal.nonce != request.nonce
-        || verify(
-            &f.digest(&state),
-            &request.signature,
-            Side::User,
-            f.params.user,
-        )
-        .is_err()
-    {
-        return api_error(StatusCode::BAD_REQUEST, "BAD_SIGNATURE", "not the state");
+    match f.take_countersign(&request) {
+        None => Json(CountersignResponse {
+            nonce: request.nonce,
+        })
+        .into_response(),
+        Some(refusal) => refusal,
     }
-    inner.setup_latest = Some(SignedState {
-        state: state.clone(),
-        user_signature: request.signature,
-        node_signature: p.proposal.signature,
-    });
-    inner.state = state;
-    inner.pending = None;
-    inner.pending_state = None;
-    Json(CountersignResponse {
-        nonce: request.nonce,
-    })
-    .into_response()
+}
+
+impl FakeNode {
+    /// Takes the user's signature on the pending proposal, as the honest node does; returns the refusal if not.
+    fn take_countersign(&self, request: &CountersignRequest) -> Option<Response> {
+        let mut inner = self.inner();
+        let (Some(p), Some(state)) = (inner.pending.clone(), inner.pending_state.clone()) else {
+            return Some(api_error(
+                StatusCode::CONFLICT,
+                "STALE_NONCE",
+                "nothing waits",
+            ));
+        };
+        if p.proposal.nonce != request.nonce
+            || verify(
+                &self.digest(&state),
+                &request.signature,
+                Side::User,
+                self.params.user,
+            )
+            .is_err()
+        {
+            return Some(api_error(
+                StatusCode::BAD_REQUEST,
+                "BAD_SIGNATURE",
+                "not the state",
+            ));
+        }
+        inner.setup_latest = Some(SignedState {
+            state: state.clone(),
+            user_signature: request.signature,
+            node_signature: p.proposal.signature,
+        });
+        inner.state = state;
+        inner.pending = None;
+        inner.pending_state = None;
+        None
+    }
 }
 
 pub async fn propose_route(
@@ -367,6 +385,11 @@ pub async fn propose_route(
     Json(request): Json<ProposeRequest>,
 ) -> Response {
     f.called("POST /channel/propose");
+    if let Some(countersign) = &request.countersign {
+        if let Some(refusal) = f.take_countersign(countersign) {
+            return refusal;
+        }
+    }
     f.take_user_proposal(&request, false)
 }
 
@@ -377,6 +400,7 @@ pub async fn pay(State(f): State<Shared>, Json(request): Json<PayRequest>) -> Re
             proposal: request.proposal,
             commitment_signature: None,
             submit: false,
+            countersign: None,
         },
         true,
     )

@@ -4,12 +4,19 @@
 use axum::{extract::State, http::StatusCode, Json};
 use spoke_protocol::{
     accept_proposal, commitment_digest, verify_signer,
-    wire::{ChannelResponse, ProposeRequest, ProposeResponse},
+    wire::{ChannelResponse, CountersignRequest, ProposeRequest, ProposeResponse},
     Address, ChannelState, Context, Error as Protocol, Proposal, Side, Signature, SignedCommitment,
     SignedState, Update, B256,
 };
 
-use super::{auth::User, channel_of, error::ApiJson, now, route, ApiError, AppState};
+use super::{
+    auth::User,
+    channel_of,
+    error::ApiJson,
+    now,
+    payments::{judge_countersignature, nothing_waits, Countersigned, JudgedCountersignature},
+    route, ApiError, AppState,
+};
 use crate::store::{
     ChannelRecord, CommitmentSignatures, Payment, PaymentStatus, StoredUpdate, Write,
 };
@@ -78,6 +85,7 @@ pub async fn propose(
         request.proposal,
         request.commitment_signature,
         None,
+        request.countersign.as_ref(),
     )
     .await?;
     let withdrawal = done.withdrawal.clone();
@@ -142,11 +150,14 @@ pub(super) struct AcceptedUpdate {
     payment: Option<Payment>,
     /// For a withdrawal: the channel's epoch and the co-signed commitment.
     withdrawal: Option<(u64, SignedCommitment)>,
+    /// What the countersignature that came with the proposal made ready.
+    countersigned: Countersigned,
 }
 
 impl AcceptedUpdate {
     /// Sets in motion what the update made ready (outside every channel mutex) and returns the answer.
     pub async fn finish(self, state: &AppState) -> ProposeResponse {
+        self.countersigned.finish(state).await;
         if let Some(p) = &self.payment {
             route::notify(state, p);
         }
@@ -157,24 +168,99 @@ impl AcceptedUpdate {
 
 /// The pipeline every user update goes through, under the channel's mutex: the validator, the checks only the
 /// node can make (chain, payments), persist with both signatures (and any payment change, in the same
-/// transaction), then answer.
+/// transaction), then answer. A countersignature on the node's proposal that `proposal` follows (`countersign`)
+/// is judged first and stored in the same transaction; if the proposal is refused, it is stored alone, as
+/// `POST /channel/countersign` would.
 pub(super) async fn accept_user_proposal(
     state: &AppState,
     user: Address,
     proposal: Proposal,
     commitment_signature: Option<Signature>,
     new_payment: Option<Payment>,
+    countersign: Option<&CountersignRequest>,
 ) -> Result<AcceptedUpdate, ApiError> {
     let record = channel_of(state, user).await?;
-    let params = state.params(user, record.epoch);
-    let _guard = state.hub.lock(record.channel_id).await;
-    refuse_if_frozen(state, record.channel_id).await?;
+    let (accepted, countersigned_alone) = {
+        let _guard = state.hub.lock(record.channel_id).await;
+        refuse_if_frozen(state, record.channel_id).await?;
+        let mut latest = state
+            .store
+            .latest(record.channel_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("NO_CHANNEL", "the channel has no state"))?;
+        let judged = match countersign {
+            Some(c) => judge_countersign(state, &record, &latest, c).await?,
+            None => None,
+        };
+        if let Some(j) = &judged {
+            latest.user_signature = Some(j.signature());
+        }
+        let accepted = accept_locked(
+            state,
+            &record,
+            latest,
+            proposal,
+            commitment_signature,
+            new_payment,
+            judged.as_ref(),
+        )
+        .await;
+        match (accepted, judged) {
+            (Ok(mut done), Some(j)) => {
+                done.countersigned = j.stored(state);
+                (Ok(done), None)
+            }
+            (Err(refusal), Some(j)) => {
+                state.store.write(&j.writes()).await?;
+                (Err(refusal), Some(j.stored(state)))
+            }
+            (accepted, None) => (accepted, None),
+        }
+    };
+    if let Some(c) = countersigned_alone {
+        c.finish(state).await;
+    }
+    accepted
+}
 
-    let latest = state
+/// [`judge_countersignature`] for a countersignature sent with a proposal: of the state awaiting the user, or
+/// one stored already (`None`).
+async fn judge_countersign(
+    state: &AppState,
+    record: &ChannelRecord,
+    latest: &StoredUpdate,
+    countersign: &CountersignRequest,
+) -> Result<Option<JudgedCountersignature>, ApiError> {
+    if countersign.nonce == latest.nonce {
+        return judge_countersignature(state, record, latest, countersign).await;
+    }
+    let Some(stored) = state
         .store
-        .latest(record.channel_id)
+        .update_at(record.channel_id, countersign.nonce)
         .await?
-        .ok_or_else(|| ApiError::not_found("NO_CHANNEL", "the channel has no state"))?;
+    else {
+        return Err(nothing_waits(countersign.nonce));
+    };
+    match judge_countersignature(state, record, &stored, countersign).await? {
+        None => Ok(None),
+        // Only the latest state can wait for the user's signature.
+        Some(_) => Err(nothing_waits(countersign.nonce)),
+    }
+}
+
+/// [`accept_user_proposal`] under the channel's mutex, on `latest` (countersigned already if `countersigned`,
+/// whose writes go into the same batch).
+async fn accept_locked(
+    state: &AppState,
+    record: &ChannelRecord,
+    latest: StoredUpdate,
+    proposal: Proposal,
+    commitment_signature: Option<Signature>,
+    new_payment: Option<Payment>,
+    countersigned: Option<&JudgedCountersignature>,
+) -> Result<AcceptedUpdate, ApiError> {
+    let user = record.user;
+    let params = state.params(user, record.epoch);
     // A proposal at a stored nonce may be a retry of what is stored: answer with the stored signature and sign
     // nothing new. Only then is the older update read; the usual proposal, at the next nonce, costs one read.
     if proposal.nonce <= latest.nonce {
@@ -193,6 +279,7 @@ pub(super) async fn accept_user_proposal(
                 drive: Vec::new(),
                 payment: None,
                 withdrawal: withdrawal.map(|w| (record.epoch, w)),
+                countersigned: Countersigned::default(),
             });
         }
     }
@@ -218,7 +305,7 @@ pub(super) async fn accept_user_proposal(
     let next = accepted.state;
     let effects = check_user_update(
         state,
-        &record,
+        record,
         &latest.state,
         &proposal.update,
         new_payment,
@@ -262,7 +349,9 @@ pub(super) async fn accept_user_proposal(
         node_signature: Some(signature),
         commitment_signatures,
     };
-    let mut writes = vec![Write::Append(&stored)];
+    // The countersignature on the state this one follows, if it came with it, commits with it.
+    let mut writes = countersigned.map(|c| c.writes()).unwrap_or_default();
+    writes.push(Write::Append(&stored));
     if let Some(p) = &effects.payment {
         writes.push(Write::Payment(p));
     }
@@ -312,6 +401,7 @@ pub(super) async fn accept_user_proposal(
         drive,
         payment: effects.payment,
         withdrawal,
+        countersigned: Countersigned::default(),
     })
 }
 

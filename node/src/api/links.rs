@@ -37,7 +37,8 @@ pub async fn create(
     if let Some(existing) = state.store.payment(payment.id).await? {
         payment = existing;
     }
-    let done = accept_user_proposal(&state, user.0, request.proposal, None, Some(payment)).await?;
+    let done =
+        accept_user_proposal(&state, user.0, request.proposal, None, Some(payment), None).await?;
     Ok(Json(done.finish(&state).await))
 }
 

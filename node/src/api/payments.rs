@@ -13,7 +13,7 @@ use spoke_protocol::{
         CountersignRequest, CountersignResponse, KeyResponse, PayRequest, PaymentRecord,
         ProposeResponse,
     },
-    Address, Context, Lock, Side, Update, B256,
+    Address, Context, Lock, Side, Signature, Update, WithdrawCommitment, B256,
 };
 
 use super::{
@@ -25,7 +25,7 @@ use super::{
 };
 use crate::{
     hub::PendingProposal,
-    store::{ChannelRecord, CommitmentSignatures, Payment, PaymentStatus, Write},
+    store::{ChannelRecord, CommitmentSignatures, Payment, PaymentStatus, StoredUpdate, Write},
 };
 
 /// Sizes of an ECIES box: a compressed point, and a 32-byte preimage with its 16-byte tag.
@@ -84,7 +84,8 @@ pub async fn pay(
         check_backed(&state, &payer, &request.proposal).await?;
         check_collateral(&state, &payee, &payment).await?;
     }
-    let done = accept_user_proposal(&state, user.0, request.proposal, None, Some(payment)).await?;
+    let done =
+        accept_user_proposal(&state, user.0, request.proposal, None, Some(payment), None).await?;
     Ok(Json(done.finish(&state).await))
 }
 
@@ -197,143 +198,85 @@ pub async fn countersign(
     user: User,
     ApiJson(request): ApiJson<CountersignRequest>,
 ) -> Result<Json<CountersignResponse>, ApiError> {
-    let record = channel_of(&state, user.0).await?;
-    let params = state.params(user.0, record.epoch);
-    let (payment, drive) = {
-        let _guard = state.hub.lock(record.channel_id).await;
-        refuse_if_frozen(&state, record.channel_id).await?;
-        let stored = state
-            .store
-            .update_at(record.channel_id, request.nonce)
-            .await?
-            .ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::CONFLICT,
-                    "STALE_NONCE",
-                    format!("nothing waits for a signature at nonce {}", request.nonce),
-                )
-            })?;
-        if stored.nonce == 0 || stored.node_signature.is_none() {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "STALE_NONCE",
-                format!("nothing waits for a signature at nonce {}", request.nonce),
-            ));
+    store_countersignature(&state, user.0, &request)
+        .await?
+        .finish(&state)
+        .await;
+    Ok(Json(CountersignResponse {
+        nonce: request.nonce,
+    }))
+}
+
+/// A user's countersignature the node stored, and what it made ready.
+#[derive(Debug, Default)]
+#[must_use = "what the countersignature made ready is set in motion by finish"]
+pub(super) struct Countersigned {
+    payment: Option<Payment>,
+    drive: Vec<B256>,
+}
+
+impl Countersigned {
+    /// Sets in motion what the countersignature made ready (outside every channel mutex).
+    pub async fn finish(self, state: &AppState) {
+        if let Some(p) = &self.payment {
+            route::notify(state, p);
         }
-        match stored.user_signature {
-            Some(existing) if existing == request.signature => {
-                return Ok(Json(CountersignResponse {
-                    nonce: request.nonce,
-                }))
-            }
-            Some(_) => {
-                return Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    "STALE_NONCE",
-                    format!("the state at nonce {} is already signed", request.nonce),
-                ))
-            }
-            None => {}
-        }
-        let digest = state_digest(&params.domain(), &stored.state);
-        let user_key = state.store.user_key(user.0).await?;
-        verify_signer(
-            &digest,
-            &request.signature,
-            Side::User,
-            user.0,
-            user_key.as_ref(),
-        )
-        .map_err(refused)?;
-        let now = now();
-        let mut payment = None;
-        let mut drive = vec![record.channel_id];
-        match &stored.update {
-            Some(Update::ResolveLock { id, .. }) | Some(Update::CancelLock { id })
-                if stored.state.lock(*id).is_none() =>
-            {
-                let resolved = matches!(stored.update, Some(Update::ResolveLock { .. }));
-                // The node's resolve or cancel of the payer's lock ends the payment.
-                if let Some(mut p) = state
-                    .store
-                    .payment(Payment::id_for(record.channel_id, *id))
-                    .await?
-                {
-                    p.status = if resolved {
-                        PaymentStatus::Completed
-                    } else {
-                        PaymentStatus::Failed
-                    };
-                    p.updated_at = now;
-                    payment = Some(p);
-                } else if let Some(p) = state.store.payment(*id).await? {
-                    // The node's own expired lock to a payee went back: its payment may now be refunded.
-                    if p.status == PaymentStatus::Refunding {
-                        drive.push(p.payer_channel);
-                    }
-                }
-            }
-            _ => {}
-        }
-        // The node's withdrawal needs the user's signature on its commitment too, given with the state's.
-        let commitment = stored
-            .update
-            .as_ref()
-            .and_then(|u| u.commitment(&stored.state));
-        let commitment_signatures = match (&commitment, request.commitment_signature) {
-            (Some(c), Some(user_signature)) => {
-                let digest = commitment_digest(&params.domain(), c);
-                verify_signer(
-                    &digest,
-                    &user_signature,
-                    Side::User,
-                    user.0,
-                    user_key.as_ref(),
-                )
-                .map_err(refused)?;
-                Some(CommitmentSignatures {
-                    user: user_signature,
-                    node: state.signer.sign_digest(&digest).map_err(refused)?,
-                })
-            }
-            (Some(_), None) => {
-                return Err(ApiError::bad_request(
-                    "the node's withdrawal needs your signature on its commitment too",
-                ))
-            }
-            (None, Some(_)) => {
-                return Err(ApiError::bad_request(
-                    "only a withdrawal carries a commitment signature",
-                ))
-            }
-            (None, None) => None,
-        };
+        route::drive(state, self.drive).await;
+    }
+}
+
+/// A countersignature judged good under the channel's mutex, not yet stored: what to write, and what to do once
+/// it is durable.
+#[derive(Debug)]
+pub(super) struct JudgedCountersignature {
+    channel_id: B256,
+    epoch: u64,
+    user: Address,
+    nonce: u64,
+    signature: Signature,
+    commitment: Option<(WithdrawCommitment, CommitmentSignatures)>,
+    payment: Option<Payment>,
+    drive: Vec<B256>,
+}
+
+impl JudgedCountersignature {
+    pub fn signature(&self) -> Signature {
+        self.signature
+    }
+
+    /// What storing it writes, in the caller's batch.
+    pub fn writes(&self) -> Vec<Write<'_>> {
         let mut writes = vec![Write::Signature {
-            channel_id: record.channel_id,
-            nonce: request.nonce,
+            channel_id: self.channel_id,
+            nonce: self.nonce,
             side: Side::User,
-            signature: &request.signature,
+            signature: &self.signature,
         }];
-        if let Some(signatures) = commitment_signatures {
+        if let Some((_, signatures)) = &self.commitment {
             writes.push(Write::Commitment {
-                channel_id: record.channel_id,
-                nonce: request.nonce,
-                signatures,
+                channel_id: self.channel_id,
+                nonce: self.nonce,
+                signatures: *signatures,
             });
         }
-        if let Some(p) = &payment {
+        if let Some(p) = &self.payment {
             writes.push(Write::Payment(p));
         }
-        state.store.write(&writes).await?;
-        if let (Some(c), Some(signatures)) = (commitment, commitment_signatures) {
+        writes
+    }
+
+    /// Once [`writes`](Self::writes) are durable: the node's own withdrawal goes to the chain, and the rest waits
+    /// for [`Countersigned::finish`].
+    pub fn stored(self, state: &AppState) -> Countersigned {
+        if let Some((commitment, signatures)) = self.commitment {
             // Durable first; now the chain. A failure leaves the commitment stored, to be sent again.
             let signed = spoke_protocol::SignedCommitment {
-                commitment: c,
+                commitment,
                 user_signature: signatures.user,
                 node_signature: signatures.node,
             };
             let sender = state.tx.clone();
-            let (user, epoch) = (user.0, record.epoch);
+            let (user, epoch) = (self.user, self.epoch);
             tokio::spawn(async move {
                 match sender.withdraw(user, epoch, &signed).await {
                     Ok(hash) => tracing::info!(tx = %hash, "the node's withdrawal sent"),
@@ -341,14 +284,153 @@ pub async fn countersign(
                 }
             });
         }
-        (payment, drive)
-    };
-    if let Some(p) = &payment {
-        route::notify(&state, p);
+        Countersigned {
+            payment: self.payment,
+            drive: self.drive,
+        }
     }
-    route::drive(&state, drive).await;
-    Ok(Json(CountersignResponse {
+}
+
+/// Checks and stores `user`'s signature on the node's proposal at `request.nonce`: the body of
+/// `POST /channel/countersign`. The same signature again is answered as stored; nothing is set in motion until
+/// [`Countersigned::finish`].
+pub(super) async fn store_countersignature(
+    state: &AppState,
+    user: Address,
+    request: &CountersignRequest,
+) -> Result<Countersigned, ApiError> {
+    let record = channel_of(state, user).await?;
+    let _guard = state.hub.lock(record.channel_id).await;
+    refuse_if_frozen(state, record.channel_id).await?;
+    let stored = state
+        .store
+        .update_at(record.channel_id, request.nonce)
+        .await?
+        .ok_or_else(|| nothing_waits(request.nonce))?;
+    let Some(judged) = judge_countersignature(state, &record, &stored, request).await? else {
+        return Ok(Countersigned::default());
+    };
+    state.store.write(&judged.writes()).await?;
+    Ok(judged.stored(state))
+}
+
+pub(super) fn nothing_waits(nonce: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "STALE_NONCE",
+        format!("nothing waits for a signature at nonce {nonce}"),
+    )
+}
+
+/// Judges the user's signature `request` on `stored`, the update at its nonce, under the channel's mutex; `None`
+/// when that same signature is stored already. Also works out what it ends: the payment whose payer's lock the
+/// node's resolve or cancel closes, the node's own withdrawal commitment.
+pub(super) async fn judge_countersignature(
+    state: &AppState,
+    record: &ChannelRecord,
+    stored: &StoredUpdate,
+    request: &CountersignRequest,
+) -> Result<Option<JudgedCountersignature>, ApiError> {
+    let user = record.user;
+    let params = state.params(user, record.epoch);
+    if stored.nonce == 0 || stored.node_signature.is_none() {
+        return Err(nothing_waits(request.nonce));
+    }
+    match stored.user_signature {
+        Some(existing) if existing == request.signature => {
+            return Ok(None);
+        }
+        Some(_) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "STALE_NONCE",
+                format!("the state at nonce {} is already signed", request.nonce),
+            ))
+        }
+        None => {}
+    }
+    let digest = state_digest(&params.domain(), &stored.state);
+    let user_key = state.store.user_key(user).await?;
+    verify_signer(
+        &digest,
+        &request.signature,
+        Side::User,
+        user,
+        user_key.as_ref(),
+    )
+    .map_err(refused)?;
+    let now = now();
+    let mut payment = None;
+    let mut drive = vec![record.channel_id];
+    match &stored.update {
+        Some(Update::ResolveLock { id, .. }) | Some(Update::CancelLock { id })
+            if stored.state.lock(*id).is_none() =>
+        {
+            let resolved = matches!(stored.update, Some(Update::ResolveLock { .. }));
+            // The node's resolve or cancel of the payer's lock ends the payment.
+            if let Some(mut p) = state
+                .store
+                .payment(Payment::id_for(record.channel_id, *id))
+                .await?
+            {
+                p.status = if resolved {
+                    PaymentStatus::Completed
+                } else {
+                    PaymentStatus::Failed
+                };
+                p.updated_at = now;
+                payment = Some(p);
+            } else if let Some(p) = state.store.payment(*id).await? {
+                // The node's own expired lock to a payee went back: its payment may now be refunded.
+                if p.status == PaymentStatus::Refunding {
+                    drive.push(p.payer_channel);
+                }
+            }
+        }
+        _ => {}
+    }
+    // The node's withdrawal needs the user's signature on its commitment too, given with the state's.
+    let commitment = stored
+        .update
+        .as_ref()
+        .and_then(|u| u.commitment(&stored.state));
+    let commitment_signatures = match (&commitment, request.commitment_signature) {
+        (Some(c), Some(user_signature)) => {
+            let digest = commitment_digest(&params.domain(), c);
+            verify_signer(
+                &digest,
+                &user_signature,
+                Side::User,
+                user,
+                user_key.as_ref(),
+            )
+            .map_err(refused)?;
+            Some(CommitmentSignatures {
+                user: user_signature,
+                node: state.signer.sign_digest(&digest).map_err(refused)?,
+            })
+        }
+        (Some(_), None) => {
+            return Err(ApiError::bad_request(
+                "the node's withdrawal needs your signature on its commitment too",
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(ApiError::bad_request(
+                "only a withdrawal carries a commitment signature",
+            ))
+        }
+        (None, None) => None,
+    };
+    Ok(Some(JudgedCountersignature {
+        channel_id: record.channel_id,
+        epoch: record.epoch,
+        user,
         nonce: request.nonce,
+        signature: request.signature,
+        commitment: commitment.zip(commitment_signatures),
+        payment,
+        drive,
     }))
 }
 

@@ -463,3 +463,67 @@ pub async fn serve(router: Router) -> Served {
     });
     Served { address, task }
 }
+
+/// What the node holds of a channel: the newest stored state with its signatures, and the restore answer.
+#[derive(Debug, PartialEq)]
+pub struct AtNode {
+    pub latest: spoke_node::store::StoredUpdate,
+    pub restore: Value,
+}
+
+pub async fn at_node(n: &Node, o: &Opened) -> AtNode {
+    AtNode {
+        latest: stored_latest(n, o.params.channel_id()).await,
+        restore: restore(n, &o.token).await,
+    }
+}
+
+/// Asserts the status and the error code of an answer, and returns its message.
+#[track_caller]
+pub fn refused(answer: (StatusCode, Value), status: StatusCode, code: &str) -> String {
+    let (got, body) = answer;
+    assert_eq!(
+        (got, body["code"].as_str()),
+        (status, Some(code)),
+        "expected {status} {code}, got {got}: {body}"
+    );
+    let message = body["message"].as_str().expect("a message").to_string();
+    assert!(!message.is_empty(), "the message says why: {body}");
+    message
+}
+
+#[track_caller]
+pub fn assert_names(message: &str, what: &str) {
+    assert!(
+        message.contains(what),
+        "the message should name {what:?}: {message}"
+    );
+}
+
+/// Asks the node to collateralize `o`'s channel in ETH and waits for its `countDeposit`, which it proposes and
+/// leaves waiting for the user's countersignature. Returns that proposal.
+pub async fn node_proposal(n: &Node, o: &Opened) -> spoke_protocol::Proposal {
+    let (status, body) = call(
+        &n.router,
+        post_as(
+            "/collateral/request",
+            json!({ "asset": Address::ZERO }),
+            &o.token,
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (status, body) = call(&n.router, get("/channel/pending", Some(&o.token))).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        if !body.is_null() {
+            return serde_json::from_value(body["proposal"].clone()).expect("a proposal");
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the node's collateral was not proposed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
