@@ -113,18 +113,25 @@ impl UpdateRow {
     }
 }
 
+/// An [`UpdateRow`] read column by column through a driver's by-name getter: `update_row!(row.try_get)` for sqlx,
+/// `update_row!(row.get)` for rusqlite.
+macro_rules! update_row {
+    ($row:ident . $get:ident) => {
+        UpdateRow {
+            channel_id: $row.$get("channel_id")?,
+            nonce: $row.$get("nonce")?,
+            update_json: $row.$get("update_json")?,
+            state_json: $row.$get("state_json")?,
+            user_signature: $row.$get("user_signature")?,
+            node_signature: $row.$get("node_signature")?,
+            user_commitment_signature: $row.$get("user_commitment_signature")?,
+            node_commitment_signature: $row.$get("node_commitment_signature")?,
+        }
+    };
+}
+
 pub(super) fn update_from_row(row: &AnyRow) -> Result<StoredUpdate> {
-    UpdateRow {
-        channel_id: row.try_get("channel_id")?,
-        nonce: row.try_get("nonce")?,
-        update_json: row.try_get("update_json")?,
-        state_json: row.try_get("state_json")?,
-        user_signature: row.try_get("user_signature")?,
-        node_signature: row.try_get("node_signature")?,
-        user_commitment_signature: row.try_get("user_commitment_signature")?,
-        node_commitment_signature: row.try_get("node_commitment_signature")?,
-    }
-    .decode()
+    update_row!(row.try_get).decode()
 }
 
 /// The columns of `channel_updates`, in [`UpdateRow`]'s order.

@@ -119,18 +119,7 @@ impl WriteConn for SqliteWriter {
         let Some(row) = rows.next()? else {
             return Ok(None);
         };
-        UpdateRow {
-            channel_id: row.get("channel_id")?,
-            nonce: row.get("nonce")?,
-            update_json: row.get("update_json")?,
-            state_json: row.get("state_json")?,
-            user_signature: row.get("user_signature")?,
-            node_signature: row.get("node_signature")?,
-            user_commitment_signature: row.get("user_commitment_signature")?,
-            node_commitment_signature: row.get("node_commitment_signature")?,
-        }
-        .decode()
-        .map(Some)
+        update_row!(row.get).decode().map(Some)
     }
 
     async fn latest_nonce(&mut self, channel_id: B256) -> Result<Option<u64>> {
