@@ -155,13 +155,19 @@ pub(super) struct AcceptedUpdate {
 }
 
 impl AcceptedUpdate {
-    /// Sets in motion what the update made ready (outside every channel mutex) and returns the answer.
+    /// Sets in motion what the update and the countersignature that came with it made ready (outside every channel
+    /// mutex) and returns the answer. Both usually name the user's channel, which is driven once.
     pub async fn finish(self, state: &AppState) -> ProposeResponse {
-        self.countersigned.finish(state).await;
-        if let Some(p) = &self.payment {
+        let (payment, mut drive) = self.countersigned.into_parts();
+        for p in payment.iter().chain(&self.payment) {
             route::notify(state, p);
         }
-        route::drive(state, self.drive).await;
+        for channel in self.drive {
+            if !drive.contains(&channel) {
+                drive.push(channel);
+            }
+        }
+        route::drive(state, drive).await;
         self.response
     }
 }

@@ -223,6 +223,11 @@ impl Countersigned {
         }
         route::drive(state, self.drive).await;
     }
+
+    /// The payment it changed and the channels it made ready, for a caller that sets them in motion with its own.
+    pub fn into_parts(self) -> (Option<Payment>, Vec<B256>) {
+        (self.payment, self.drive)
+    }
 }
 
 /// A countersignature judged good under the channel's mutex, not yet stored: what to write, and what to do once
