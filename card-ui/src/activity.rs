@@ -16,6 +16,13 @@ pub enum Kind {
     CashOut,
 }
 
+// Read without serde's derive, as spoke-client reads its own records: it keeps a second JSON parser and the
+// derive's visitors out of the card's .wasm.
+spoke_protocol::json_enum!(Kind {
+    Deposit: "deposit",
+    CashOut: "cashOut"
+});
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Entry {
@@ -29,6 +36,17 @@ pub struct Entry {
     pub at: u64,
 }
 
+spoke_protocol::json_struct!(
+    Entry,
+    lenient {
+        kind: "kind",
+        amount: "amount",
+        detail: "detail",
+        tx: "tx",
+        at: "at",
+    }
+);
+
 fn key(wallet: Address) -> String {
     format!("spoke-card/activity/{wallet:#x}")
 }
@@ -39,7 +57,7 @@ pub fn load(kv: &dyn KeyValue, wallet: Address) -> Vec<Entry> {
     kv.get(&key(wallet))
         .ok()
         .flatten()
-        .and_then(|text| serde_json::from_str(&text).ok())
+        .and_then(|text| spoke_protocol::json::from_slice(text.as_bytes()).ok())
         .unwrap_or_default()
 }
 
@@ -93,6 +111,11 @@ mod tests {
         }
         assert_eq!(load(&kv, alice).len(), KEPT);
         assert_eq!(load(&kv, alice)[0], entry(KEPT as u8));
+    }
+
+    #[test]
+    fn entries_read_as_serde_reads_them() {
+        spoke_protocol::json::conformance::agrees(&vec![entry(1), entry(2)]);
     }
 
     #[test]

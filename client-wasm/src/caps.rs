@@ -29,6 +29,15 @@ pub struct Spent {
     pub amount: U256,
 }
 
+spoke_protocol::json_struct!(
+    Spent,
+    lenient {
+        at_ms: "atMs",
+        asset: "asset",
+        amount: "amount",
+    }
+);
+
 const HOUR_MS: u64 = 3_600_000;
 
 impl SpendingCaps {
@@ -145,7 +154,7 @@ mod tests {
         let json = serde_json::to_string(&spent).expect("encodes");
         assert!(json.contains("atMs"), "{json}");
         assert_eq!(
-            crate::json::from_slice::<Spent>(json.as_bytes()).expect("decodes"),
+            spoke_protocol::json::from_slice::<Spent>(json.as_bytes()).expect("decodes"),
             spent
         );
     }

@@ -9,7 +9,6 @@ mod caps;
 mod client;
 mod error;
 mod http;
-mod json;
 mod kv;
 mod listen;
 mod node;

@@ -60,44 +60,8 @@ fn take(client: &Client, text: &str) {
     }
 }
 
-/// A [`NodeEvent`], as serde reads it, but without serde's buffering of internally tagged enums: that would add a
-/// second copy of the decoding of proposals, updates and locks to the .wasm. The tag is read first, then the same
-/// bytes as the variant's fields (which ignore the `type` field).
-fn decode_event(bytes: &[u8]) -> serde_json::Result<NodeEvent> {
-    #[derive(serde::Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    enum Kind {
-        Proposal,
-        Payment,
-    }
-    #[derive(serde::Deserialize)]
-    struct Tag {
-        #[serde(rename = "type")]
-        kind: Kind,
-    }
-    #[derive(serde::Deserialize)]
-    struct Payment {
-        id: spoke_protocol::B256,
-        status: spoke_protocol::wire::PaymentStatus,
-        payer: spoke_protocol::Address,
-        payee: Option<spoke_protocol::Address>,
-        asset: spoke_protocol::Address,
-        amount: spoke_protocol::U256,
-    }
-    Ok(match crate::json::from_slice::<Tag>(bytes)?.kind {
-        Kind::Proposal => NodeEvent::Proposal(Box::new(crate::json::from_slice(bytes)?)),
-        Kind::Payment => {
-            let p: Payment = crate::json::from_slice(bytes)?;
-            NodeEvent::Payment {
-                id: p.id,
-                status: p.status,
-                payer: p.payer,
-                payee: p.payee,
-                asset: p.asset,
-                amount: p.amount,
-            }
-        }
-    })
+fn decode_event(bytes: &[u8]) -> Result<NodeEvent, spoke_protocol::json::JsonError> {
+    spoke_protocol::json::from_slice(bytes)
 }
 
 #[cfg(not(target_arch = "wasm32"))]

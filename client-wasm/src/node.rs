@@ -1,7 +1,10 @@
 //! The node's HTTP API, typed. Every error body becomes [`Error::Node`] with the node's stable code.
 
-use serde::{de::DeserializeOwned, Serialize};
-use spoke_protocol::wire::ApiErrorBody;
+use serde::Serialize;
+use spoke_protocol::{
+    json::{from_slice, FromJson},
+    wire::ApiErrorBody,
+};
 
 use crate::{
     http::{Http, Reply},
@@ -39,11 +42,11 @@ impl NodeApi {
 
     // `get` and `post` are thin generic shells over `exchange`, which is not generic: each answer type adds only
     // its decoding to the .wasm, not another copy of the request's state machine.
-    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+    pub async fn get<T: FromJson>(&self, path: &str) -> Result<T> {
         decode(&self.exchange(path, None).await?)
     }
 
-    pub async fn post<B: Serialize + ?Sized, T: DeserializeOwned>(
+    pub async fn post<B: Serialize + ?Sized, T: FromJson>(
         &self,
         path: &str,
         body: &B,
@@ -63,13 +66,13 @@ impl NodeApi {
     }
 }
 
-fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
-    crate::json::from_slice(body).map_err(|e| Error::BadAnswer(e.to_string()))
+fn decode<T: FromJson>(body: &[u8]) -> Result<T> {
+    from_slice(body).map_err(|e| Error::BadAnswer(e.to_string()))
 }
 
 fn refusal(reply: Reply) -> Error {
     let status = reply.status;
-    match crate::json::from_slice::<ApiErrorBody>(&reply.body) {
+    match from_slice::<ApiErrorBody>(&reply.body) {
         Ok(body) => Error::Node {
             status,
             code: body.code,

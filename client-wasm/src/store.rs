@@ -5,7 +5,10 @@
 use std::{path::PathBuf, sync::Arc};
 
 use serde::{Deserialize, Serialize};
-use spoke_protocol::{ChannelParams, ChannelState, SignedCommitment, SignedState, B256};
+use spoke_protocol::{
+    json::{FromJson, JsonError, Object, Value},
+    ChannelParams, ChannelState, SignedCommitment, SignedState, B256,
+};
 
 use crate::{caps::Spent, platform::MaybeSendSync, Error, KeyValue, Result};
 
@@ -34,6 +37,21 @@ pub struct Snapshot {
     pub spent: Vec<Spent>,
 }
 
+impl FromJson for Snapshot {
+    fn from_json(value: &Value) -> std::result::Result<Self, JsonError> {
+        let o = Object::new(value)?;
+        Ok(Snapshot {
+            params: o.field("params")?,
+            latest: o.field("latest")?,
+            unanswered: o.field("unanswered")?,
+            commitments: o.field_or_default("commitments")?,
+            preimages: o.field_or_default("preimages")?,
+            link_preimages: o.field_or_default("linkPreimages")?,
+            spent: o.field_or_default("spent")?,
+        })
+    }
+}
+
 /// Where a [`Snapshot`] lives. `save` returns once the snapshot is durable.
 pub trait StateStore: MaybeSendSync + std::fmt::Debug {
     fn load(&self) -> Result<Option<Snapshot>>;
@@ -46,7 +64,8 @@ pub trait StateStore: MaybeSendSync + std::fmt::Debug {
 }
 
 fn decode(bytes: &[u8], what: &str) -> Result<Snapshot> {
-    crate::json::from_slice(bytes).map_err(|e| Error::Store(format!("{what} does not decode: {e}")))
+    spoke_protocol::json::from_slice(bytes)
+        .map_err(|e| Error::Store(format!("{what} does not decode: {e}")))
 }
 
 /// A snapshot in one JSON file, replaced atomically: written beside it, flushed to disk, then renamed over it.
@@ -206,6 +225,53 @@ mod tests {
         };
         store.save(&snapshot).expect("save");
         assert_eq!(store.load().expect("load"), Some(snapshot));
+    }
+
+    /// A snapshot is read without serde (FromJson, for the .wasm's size), but what serde wrote before must still
+    /// load: both readers agree on it and on every variation of it.
+    #[test]
+    fn snapshots_read_as_serde_reads_them() {
+        use spoke_protocol::{json::conformance::agrees, ChannelState, Signer};
+        let signature = |n: u8| {
+            Signer::from_bytes(&B256::repeat_byte(0x11))
+                .expect("key")
+                .sign_digest(&B256::repeat_byte(n))
+                .expect("signs")
+        };
+        let state = ChannelState::initial(B256::repeat_byte(6));
+        let full = Snapshot {
+            params: ChannelParams {
+                chain_id: 1,
+                contract: Address::repeat_byte(1),
+                user: Address::repeat_byte(2),
+                node: Address::repeat_byte(3),
+                epoch: 0,
+                allowed_assets: vec![Address::repeat_byte(7)],
+                timing: Timing::default(),
+                max_locks: 8,
+            },
+            latest: Some(SignedState {
+                state: state.clone(),
+                user_signature: signature(1),
+                node_signature: signature(2),
+            }),
+            unanswered: Some(state),
+            commitments: vec![],
+            preimages: vec![(B256::repeat_byte(4), B256::repeat_byte(5))],
+            link_preimages: vec![(B256::repeat_byte(8), B256::repeat_byte(9))],
+            spent: vec![Spent {
+                at_ms: 5,
+                asset: Address::repeat_byte(7),
+                amount: spoke_protocol::U256::from(3u8),
+            }],
+        };
+        assert!(agrees(&full) > 500);
+        agrees(&Snapshot {
+            latest: None,
+            unanswered: None,
+            spent: vec![],
+            ..full
+        });
     }
 
     #[test]

@@ -3,6 +3,7 @@
 mod apply;
 mod eip712;
 mod error;
+pub mod json;
 mod login;
 mod merkle;
 mod preimage;

@@ -48,6 +48,14 @@ pub struct EncryptedPreimage {
     pub ciphertext: alloy_primitives::Bytes,
 }
 
+crate::json_struct!(
+    EncryptedPreimage,
+    strict {
+        ephemeral_key: "ephemeralKey",
+        ciphertext: "ciphertext",
+    }
+);
+
 /// The public key (33 bytes, compressed SEC1) a party's channel key encrypts to.
 pub fn encryption_key(secret: &B256) -> Result<[u8; 33]> {
     let key = SecretKey::from_slice(secret.as_slice())

@@ -23,6 +23,15 @@ pub struct Proposal {
     pub signature: Signature,
 }
 
+crate::json_struct!(
+    Proposal,
+    strict {
+        nonce: "nonce",
+        update: "update",
+        signature: "signature",
+    }
+);
+
 /// Applies `update` as `ctx.proposer` and signs the result. The caller persists the new state before it sends
 /// the proposal.
 pub fn propose(

@@ -39,6 +39,21 @@ pub struct AssetState {
     pub locked_node: U256,
 }
 
+crate::json_struct!(
+    AssetState,
+    strict {
+        asset: "asset",
+        balance_user: "balanceUser",
+        balance_node: "balanceNode",
+        counted_user: "countedUser",
+        counted_node: "countedNode",
+        withdrawn_user: "withdrawnUser",
+        withdrawn_node: "withdrawnNode",
+        locked_user: "lockedUser",
+        locked_node: "lockedNode",
+    }
+);
+
 impl AssetState {
     /// An entry with every amount zero.
     pub fn empty(asset: Address) -> Self {
@@ -76,6 +91,18 @@ pub struct Lock {
     pub expiry: u64,
 }
 
+crate::json_struct!(
+    Lock,
+    strict {
+        id: "id",
+        asset: "asset",
+        amount: "amount",
+        sender: "sender",
+        hashlock: "hashlock",
+        expiry: "expiry",
+    }
+);
+
 impl Lock {
     pub fn receiver(&self) -> Side {
         self.sender.other()
@@ -93,6 +120,16 @@ pub struct ChannelState {
     pub assets: Vec<AssetState>,
     pub locks: Vec<Lock>,
 }
+
+crate::json_struct!(
+    ChannelState,
+    strict {
+        channel_id: "channelId",
+        nonce: "nonce",
+        assets: "assets",
+        locks: "locks",
+    }
+);
 
 impl ChannelState {
     /// The implicit opening state (nonce 0): nothing counted, nothing locked.
@@ -133,6 +170,15 @@ pub struct SignedState {
     pub node_signature: Signature,
 }
 
+crate::json_struct!(
+    SignedState,
+    strict {
+        state: "state",
+        user_signature: "userSignature",
+        node_signature: "nodeSignature",
+    }
+);
+
 /// Authorises the contract to pay `side`'s withdrawals up to `cumulative` in total.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -146,6 +192,18 @@ pub struct WithdrawCommitment {
     pub cumulative: U256,
 }
 
+crate::json_struct!(
+    WithdrawCommitment,
+    strict {
+        channel_id: "channelId",
+        state_nonce: "stateNonce",
+        asset: "asset",
+        side: "side",
+        recipient: "recipient",
+        cumulative: "cumulative",
+    }
+);
+
 /// A commitment with both signatures, ready for `ChannelManager.withdraw`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -156,6 +214,15 @@ pub struct SignedCommitment {
     #[serde(with = "crate::signing::signature_hex")]
     pub node_signature: Signature,
 }
+
+crate::json_struct!(
+    SignedCommitment,
+    strict {
+        commitment: "commitment",
+        user_signature: "userSignature",
+        node_signature: "nodeSignature",
+    }
+);
 
 /// A firm offer by the node: the user gives `sell_amount` of `sell_asset` and receives `buy_amount` of
 /// `buy_asset`, until `expiry`.
@@ -171,6 +238,19 @@ pub struct ExchangeQuote {
     pub buy_amount: U256,
     pub expiry: u64,
 }
+
+crate::json_struct!(
+    ExchangeQuote,
+    strict {
+        channel_id: "channelId",
+        id: "id",
+        sell_asset: "sellAsset",
+        sell_amount: "sellAmount",
+        buy_asset: "buyAsset",
+        buy_amount: "buyAmount",
+        expiry: "expiry",
+    }
+);
 
 /// A change to a channel state. Every update raises the nonce by one (see "Updates" in docs/PROTOCOL.md).
 ///
@@ -305,6 +385,92 @@ impl<'de> Deserialize<'de> for Update {
             UpdateKind::Exchange => Update::Exchange {
                 quote: f.quote.ok_or_else(|| missing("quote"))?,
                 node_signature: f.node_signature.ok_or_else(|| missing("nodeSignature"))?,
+            },
+        })
+    }
+}
+
+/// The same reading as the `Deserialize` impl above, field for field.
+impl crate::json::FromJson for Update {
+    fn from_json(value: &crate::json::Value) -> Result<Self, crate::json::JsonError> {
+        use crate::json::JsonError;
+        let o = crate::json::Object::strict(
+            value,
+            &[
+                "kind",
+                "asset",
+                "side",
+                "amount",
+                "lock",
+                "id",
+                "preimage",
+                "recipient",
+                "quote",
+                "nodeSignature",
+            ],
+        )?;
+        let kind: String = o.field("kind")?;
+        let asset: Option<Address> = o.field("asset")?;
+        let side: Option<Side> = o.field("side")?;
+        let amount: Option<U256> = o.field("amount")?;
+        let lock: Option<Lock> = o.field("lock")?;
+        let id: Option<B256> = o.field("id")?;
+        let preimage: Option<B256> = o.field("preimage")?;
+        let recipient: Option<Address> = o.field("recipient")?;
+        let quote: Option<ExchangeQuote> = o.field("quote")?;
+        let node_signature: Option<Signature> = o.field("nodeSignature")?;
+        let fields: &[&str] = match kind.as_str() {
+            "countDeposit" => &["asset", "side", "amount"],
+            "createLock" => &["lock"],
+            "resolveLock" => &["id", "preimage"],
+            "cancelLock" => &["id"],
+            "withdraw" => &["asset", "side", "amount", "recipient"],
+            "exchange" => &["quote", "nodeSignature"],
+            other => return Err(JsonError::new(format!("unknown variant `{other}`")).at("kind")),
+        };
+        let given = [
+            ("asset", asset.is_some()),
+            ("side", side.is_some()),
+            ("amount", amount.is_some()),
+            ("lock", lock.is_some()),
+            ("id", id.is_some()),
+            ("preimage", preimage.is_some()),
+            ("recipient", recipient.is_some()),
+            ("quote", quote.is_some()),
+            ("nodeSignature", node_signature.is_some()),
+        ];
+        if let Some((field, _)) = given.iter().find(|(f, set)| *set && !fields.contains(f)) {
+            return Err(JsonError::new(format!(
+                "unknown field `{field}` in a {kind} update, expected one of {fields:?}"
+            )));
+        }
+        let missing =
+            |field: &str| JsonError::new(format!("missing field `{field}` in a {kind} update"));
+        Ok(match kind.as_str() {
+            "countDeposit" => Update::CountDeposit {
+                asset: asset.ok_or_else(|| missing("asset"))?,
+                side: side.ok_or_else(|| missing("side"))?,
+                amount: amount.ok_or_else(|| missing("amount"))?,
+            },
+            "createLock" => Update::CreateLock {
+                lock: lock.ok_or_else(|| missing("lock"))?,
+            },
+            "resolveLock" => Update::ResolveLock {
+                id: id.ok_or_else(|| missing("id"))?,
+                preimage: preimage.ok_or_else(|| missing("preimage"))?,
+            },
+            "cancelLock" => Update::CancelLock {
+                id: id.ok_or_else(|| missing("id"))?,
+            },
+            "withdraw" => Update::Withdraw {
+                asset: asset.ok_or_else(|| missing("asset"))?,
+                side: side.ok_or_else(|| missing("side"))?,
+                amount: amount.ok_or_else(|| missing("amount"))?,
+                recipient: recipient.ok_or_else(|| missing("recipient"))?,
+            },
+            _ => Update::Exchange {
+                quote: quote.ok_or_else(|| missing("quote"))?,
+                node_signature: node_signature.ok_or_else(|| missing("nodeSignature"))?,
             },
         })
     }

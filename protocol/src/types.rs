@@ -11,6 +11,11 @@ pub enum Side {
     Node = 1,
 }
 
+crate::json_enum!(Side {
+    User: "user",
+    Node: "node"
+});
+
 impl Side {
     /// The other side.
     pub fn other(self) -> Side {
@@ -53,6 +58,16 @@ pub struct Timing {
     pub expiry_delta: u64,
 }
 
+crate::json_struct!(
+    Timing,
+    strict {
+        safety_margin: "safetyMargin",
+        max_lock_lifetime: "maxLockLifetime",
+        reveal_time: "revealTime",
+        expiry_delta: "expiryDelta",
+    }
+);
+
 impl Default for Timing {
     fn default() -> Self {
         Timing {
@@ -80,6 +95,20 @@ pub struct ChannelParams {
     /// Most locks active at once in the channel.
     pub max_locks: usize,
 }
+
+crate::json_struct!(
+    ChannelParams,
+    strict {
+        chain_id: "chainId",
+        contract: "contract",
+        user: "user",
+        node: "node",
+        epoch: "epoch",
+        allowed_assets: "allowedAssets",
+        timing: "timing",
+        max_locks: "maxLocks",
+    }
+);
 
 impl ChannelParams {
     /// Checks the parameters make a channel at all.

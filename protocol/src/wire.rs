@@ -27,6 +27,20 @@ pub struct NodeConfig {
     pub deposit_confirmations: u64,
 }
 
+crate::json_struct!(
+    NodeConfig,
+    lenient {
+        chain_id: "chainId",
+        channel_manager: "channelManager",
+        node: "node",
+        tokens: "tokens",
+        timing: "timing",
+        max_locks: "maxLocks",
+        login_domain: "loginDomain",
+        deposit_confirmations: "depositConfirmations",
+    }
+);
+
 /// `POST /auth/challenge`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -41,6 +55,14 @@ pub struct ChallengeResponse {
     pub message: String,
     pub expires_at: u64,
 }
+
+crate::json_struct!(
+    ChallengeResponse,
+    lenient {
+        message: "message",
+        expires_at: "expiresAt",
+    }
+);
 
 /// `POST /auth/login`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,6 +82,15 @@ pub struct LoginResponse {
     pub expires_at: u64,
 }
 
+crate::json_struct!(
+    LoginResponse,
+    lenient {
+        token: "token",
+        address: "address",
+        expires_at: "expiresAt",
+    }
+);
+
 /// `POST /channel/setup` and `GET /channel/restore`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -68,6 +99,14 @@ pub struct ChannelResponse {
     /// The newest state both sides signed; absent while only the opening state exists.
     pub latest: Option<SignedState>,
 }
+
+crate::json_struct!(
+    ChannelResponse,
+    lenient {
+        params: "params",
+        latest: "latest",
+    }
+);
 
 /// `POST /channel/propose` (and `/payments/resolve`, `/payments/cancel`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,6 +150,17 @@ pub struct ProposeResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub withdrawal_tx: Option<B256>,
 }
+
+crate::json_struct!(
+    ProposeResponse,
+    lenient {
+        nonce: "nonce",
+        signature: "signature",
+        commitment_signature: "commitmentSignature",
+        payment_id: "paymentId",
+        withdrawal_tx: "withdrawalTx",
+    }
+);
 
 /// `POST /pay`: the payer's lock to the node and what the node needs to lock to the payee.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -159,6 +209,15 @@ pub struct RedeemLinkResponse {
     pub amount: U256,
 }
 
+crate::json_struct!(
+    RedeemLinkResponse,
+    lenient {
+        payment_id: "paymentId",
+        asset: "asset",
+        amount: "amount",
+    }
+);
+
 /// `POST /exchange/quote`: what the user wants to sell and buy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -176,6 +235,14 @@ pub struct QuoteResponse {
     #[serde(with = "crate::signing::signature_hex")]
     pub node_signature: Signature,
 }
+
+crate::json_struct!(
+    QuoteResponse,
+    lenient {
+        quote: "quote",
+        node_signature: "nodeSignature",
+    }
+);
 
 /// `POST /channel/countersign`: the user's signature on the node's pending proposal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -200,6 +267,8 @@ pub struct CountersignResponse {
     pub nonce: u64,
 }
 
+crate::json_struct!(CountersignResponse, lenient { nonce: "nonce" });
+
 /// `GET /users/{address}/key`: the key a payer encrypts to, which it checks derives `address`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -208,6 +277,14 @@ pub struct KeyResponse {
     /// 33 bytes, compressed SEC1.
     pub public_key: alloy_primitives::Bytes,
 }
+
+crate::json_struct!(
+    KeyResponse,
+    lenient {
+        address: "address",
+        public_key: "publicKey",
+    }
+);
 
 /// Where a payment routed through the node stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -226,6 +303,15 @@ pub enum PaymentStatus {
     /// The payer's lock went back to the payer.
     Failed,
 }
+
+crate::json_enum!(PaymentStatus {
+    Accepted: "accepted",
+    Forwarded: "forwarded",
+    Resolved: "resolved",
+    Completed: "completed",
+    Refunding: "refunding",
+    Failed: "failed",
+});
 
 impl PaymentStatus {
     pub fn as_str(self) -> &'static str {
@@ -272,6 +358,21 @@ pub struct PaymentRecord {
     pub updated_at: u64,
 }
 
+crate::json_struct!(
+    PaymentRecord,
+    lenient {
+        id: "id",
+        payer: "payer",
+        payee: "payee",
+        asset: "asset",
+        amount: "amount",
+        hashlock: "hashlock",
+        status: "status",
+        created_at: "createdAt",
+        updated_at: "updatedAt",
+    }
+);
+
 /// A node proposal with what the user needs to judge it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -281,6 +382,14 @@ pub struct PendingProposal {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment: Option<IncomingPayment>,
 }
+
+crate::json_struct!(
+    PendingProposal,
+    lenient {
+        proposal: "proposal",
+        payment: "payment",
+    }
+);
 
 /// The payment behind the node's lock to a payee.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -292,6 +401,15 @@ pub struct IncomingPayment {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encrypted_preimage: Option<EncryptedPreimage>,
 }
+
+crate::json_struct!(
+    IncomingPayment,
+    lenient {
+        id: "id",
+        payer: "payer",
+        encrypted_preimage: "encryptedPreimage",
+    }
+);
 
 /// What the node pushes over the WebSocket, tagged by `type`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -314,6 +432,26 @@ pub enum NodeEvent {
     },
 }
 
+impl crate::json::FromJson for NodeEvent {
+    fn from_json(value: &crate::json::Value) -> Result<Self, crate::json::JsonError> {
+        let o = crate::json::Object::new(value)?;
+        match o.field::<String>("type")?.as_str() {
+            "proposal" => crate::json::FromJson::from_json(value).map(NodeEvent::Proposal),
+            "payment" => Ok(NodeEvent::Payment {
+                id: o.field("id")?,
+                status: o.field("status")?,
+                payer: o.field("payer")?,
+                payee: o.field("payee")?,
+                asset: o.field("asset")?,
+                amount: o.field("amount")?,
+            }),
+            other => Err(crate::json::JsonError::new(format!(
+                "unknown variant `{other}`, expected `proposal` or `payment`"
+            ))),
+        }
+    }
+}
+
 /// Every API error: a stable code and a message for people.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -321,3 +459,11 @@ pub struct ApiErrorBody {
     pub code: String,
     pub message: String,
 }
+
+crate::json_struct!(
+    ApiErrorBody,
+    lenient {
+        code: "code",
+        message: "message",
+    }
+);

@@ -15,8 +15,8 @@ use alloy_consensus::{SignableTransaction, TxEip1559};
 use alloy_eips::eip2718::Encodable2718;
 use alloy_primitives::{hex, Bytes, TxKind};
 use alloy_sol_types::{SolCall, SolError, SolType, SolValue};
-use serde::Deserialize;
 use serde_json::{json, Value};
+use spoke_protocol::json::{FromJson, JsonError, Object};
 use spoke_protocol::{
     sol_types, Address, ChannelParams, Side, SignedCommitment, Signer, B256, U256,
 };
@@ -52,13 +52,21 @@ const RECEIPT_POLL: Duration = Duration::from_millis(200);
 const DEFAULT_TIP: u128 = 1_000_000_000;
 
 /// An error object of a JSON-RPC answer.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub(crate) struct RpcError {
     pub code: i64,
     pub message: String,
-    #[serde(default)]
     pub data: Option<Value>,
 }
+
+spoke_protocol::json_struct!(
+    RpcError,
+    lenient {
+        code: "code",
+        message: "message",
+        data: "data",
+    }
+);
 
 /// What went wrong inside this module: the RPC's own error (its code kept for the EIP-1193 provider, which passes
 /// it on to the dapp), or anything else.
@@ -185,12 +193,18 @@ impl EthChain {
 
     /// [`EthChain::rpc`], keeping the RPC's error object.
     pub(crate) async fn call(&self, method: &str, params: Value) -> Res<Value> {
-        #[derive(Deserialize)]
         struct Answer {
-            #[serde(default)]
             result: Value,
-            #[serde(default)]
             error: Option<RpcError>,
+        }
+        impl FromJson for Answer {
+            fn from_json(value: &Value) -> Result<Self, JsonError> {
+                let o = Object::new(value)?;
+                Ok(Answer {
+                    result: o.field_or_default("result")?,
+                    error: o.field("error")?,
+                })
+            }
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let body = json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params });
@@ -203,7 +217,7 @@ impl EthChain {
                 Error::Transport(e) => bad(format!("{method}: cannot reach the chain's RPC: {e}")),
                 other => Fail::Client(other),
             })?;
-        match crate::json::from_slice::<Answer>(&reply.body) {
+        match spoke_protocol::json::from_slice::<Answer>(&reply.body) {
             Ok(Answer {
                 error: Some(error), ..
             }) => Err(Fail::Rpc {

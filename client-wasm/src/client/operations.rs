@@ -170,10 +170,15 @@ impl Client {
     /// Asks the node to collateralize this client's channel in `asset` (up to the node's floor), so payments
     /// to it need not wait. Returns the node's balance in the channel now.
     pub async fn request_collateral(&self, asset: Address) -> Result<U256> {
-        #[derive(serde::Deserialize)]
         struct Answer {
             available: U256,
         }
+        spoke_protocol::json_struct!(
+            Answer,
+            lenient {
+                available: "available"
+            }
+        );
         let answer: Answer = self
             .shared
             .api
@@ -192,11 +197,15 @@ impl Client {
         asset: Address,
         amount: U256,
     ) -> Result<bool> {
-        #[derive(serde::Deserialize)]
-        #[serde(rename_all = "camelCase")]
         struct Answer {
             needs_collateral: bool,
         }
+        spoke_protocol::json_struct!(
+            Answer,
+            lenient {
+                needs_collateral: "needsCollateral"
+            }
+        );
         let answer: Answer = self
             .shared
             .api

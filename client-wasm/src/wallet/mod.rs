@@ -23,9 +23,13 @@ use aes_gcm::{
     aead::{Aead, KeyInit, Payload},
     Aes256Gcm, Nonce,
 };
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sha2::{Sha256, Sha512};
-use spoke_protocol::{hex, Address, Signer, B256};
+use spoke_protocol::{
+    hex,
+    json::{from_slice, FromJson, JsonError, Object, Value},
+    Address, Signer, B256,
+};
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::{Error, KeyValue, Result};
@@ -301,7 +305,7 @@ impl Wallet {
 }
 
 /// The JSON record, as stored.
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize)]
 struct Record {
     version: u32,
     address: String,
@@ -319,8 +323,20 @@ impl Drop for Record {
     }
 }
 
+impl FromJson for Record {
+    fn from_json(value: &Value) -> std::result::Result<Self, JsonError> {
+        let o = Object::new(value)?;
+        Ok(Record {
+            version: o.field("version")?,
+            address: o.field("address")?,
+            phrase: o.field("phrase")?,
+            crypto: o.field("crypto")?,
+        })
+    }
+}
+
 /// The sealed phrase and how to open it; byte strings are hex.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize)]
 struct Crypto {
     kdf: String,
     iterations: u32,
@@ -329,6 +345,18 @@ struct Crypto {
     nonce: String,
     ciphertext: String,
 }
+
+spoke_protocol::json_struct!(
+    Crypto,
+    lenient {
+        kdf: "kdf",
+        iterations: "iterations",
+        salt: "salt",
+        cipher: "cipher",
+        nonce: "nonce",
+        ciphertext: "ciphertext",
+    }
+);
 
 /// A record that parsed and holds exactly one of a clear phrase and a sealed one.
 struct Stored {
@@ -350,13 +378,12 @@ fn load(kv: &dyn KeyValue, name: &str) -> Result<Option<Stored>> {
         return Ok(None);
     };
     let text = Zeroizing::new(text);
-    // serde_json's messages can quote the values they choke on; only the position is repeated.
-    let mut record: Record = crate::json::from_slice(text.as_bytes()).map_err(|e| {
-        corrupt(&format!(
-            "the record is not the expected JSON (line {}, column {})",
-            e.line(),
-            e.column()
-        ))
+    // A message about the text could quote what it chokes on, a phrase; only the field is named.
+    let mut record: Record = from_slice(text.as_bytes()).map_err(|e| {
+        corrupt(&match e.path() {
+            "" => "the record is not the expected JSON".to_string(),
+            path => format!("the record's {path} is not as expected"),
+        })
     })?;
     if record.version != VERSION {
         return Err(Error::Wallet(format!(

@@ -631,7 +631,7 @@ impl JsClient {
     /// by both sides. Resolves with the channel's nonce afterwards.
     #[wasm_bindgen(js_name = importState)]
     pub async fn import_state(&self, backup: String) -> JsResult<u32> {
-        let snapshot: Snapshot = crate::json::from_slice(backup.as_bytes())
+        let snapshot: Snapshot = spoke_protocol::json::from_slice(backup.as_bytes())
             .map_err(|e| bad(&format!("the backup does not decode: {e}")))?;
         let nonce = self.client.import_snapshot(snapshot).await.or_js()?;
         u32::try_from(nonce).map_err(|_| bad("the nonce is beyond what a number holds"))
