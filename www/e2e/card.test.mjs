@@ -1,6 +1,7 @@
 // The Spoke Card (www/dist, built by ./scripts/build-card) in headless Chromium against a real `spoke-node dev`:
 // people in separate browser contexts get wallets, take test Dai from the faucet and deposit it, pay each other
-// (the payee's balance moves without a reload), make and redeem a payment link, request an amount by link, cash
+// (the payee's balance moves without a reload), make and redeem a payment link (and are told when one is too old to
+// redeem), request an amount by link, cash
 // out on chain, reload, and restore a wallet from its backup phrase. Every screen is photographed into
 // www/e2e/screenshots/, and no page may log an error or break its Content-Security-Policy on the way.
 //
@@ -14,7 +15,7 @@ import { after, before, test } from "node:test";
 
 import { ethers } from "ethers";
 
-import { DAI_ABI } from "../../client-wasm/js-tests/harness.mjs";
+import { DAI_ABI, fund, recordingStorage } from "../../client-wasm/js-tests/harness.mjs";
 import { WWW_DIST, launchBrowser, screenshot, startDev, watchPage } from "./harness.mjs";
 
 const DAI = 10n ** 18n;
@@ -235,6 +236,35 @@ test("a payment link made by one card is redeemed by a third", async () => {
   assert.match(await redeemOutcome(dave.page, linkUrl.slice(0, -1)), /malformed/);
   await waitForBalance(dave.page, 0n);
   await waitForBalance(carol.page, DAI);
+});
+
+test("a link opened too late to redeem says it expired", async () => {
+  // Made by the npm package in this process, with the shortest payee lock the node takes: the protocol's reveal
+  // time and safety margin (Timing::default, 3,600 + 600 s) and two seconds. Two seconds later the node refuses to
+  // lock to a redeemer, since it could no longer be sure to learn the preimage in time.
+  const { SpokeClient, SpokeWallet } = await import("../../client-wasm/pkg/index.js");
+  const { storage } = recordingStorage("expiring link's payer");
+  const wallet = await SpokeWallet.open({ storage });
+  await fund(dev, wallet.address, { eth: "1", dai: "2" });
+  const payer = await SpokeClient.connect({
+    nodeUrl: dev.nodeUrl,
+    ethUrl: dev.rpcUrl,
+    wallet,
+    storage,
+    payeeLockSeconds: 3_600 + 600 + 2,
+  });
+  try {
+    await payer.deposit(dev.dai, 2n * DAI);
+    const { secret } = await payer.createLink(dev.dai, DAI);
+    const tooLate = Date.now() + 3_000;
+    const erin = await person("erin", [/status of 410 \(Gone\) \(.*\/links\/redeem\)$/]);
+    while (Date.now() < tooLate) await new Promise((ok) => setTimeout(ok, 250));
+    assert.match(await redeemOutcome(erin.page, `${dev.cardUrl}redeem?secret=${secret}`), /expired/);
+    await screenshot(erin.page, "redeem-expired");
+    await waitForBalance(erin.page, 0n);
+  } finally {
+    payer.free();
+  }
 });
 
 /** Opens a redeem link and waits for how it ends: the status line's text. */

@@ -580,7 +580,7 @@ impl Service {
                     Status::Failed("This link was already redeemed.".into())
                 }
                 Err(e) if e.code() == "LINK_EXPIRED" => {
-                    Status::Failed("This link expired; its Dai went back to its sender.".into())
+                    Status::Failed("This link expired; its Dai goes back to its sender.".into())
                 }
                 Err(e) => Status::Failed(explain(&e)),
             };
