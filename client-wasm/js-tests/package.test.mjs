@@ -539,6 +539,7 @@ describe("spoke-client (built package) against spoke-node dev", { timeout: 600_0
         const e = await rejection(call());
         assert.ok(e instanceof Error, `${what}(${JSON.stringify(amount)}) rejected with a non-Error ${e}`);
         assert.equal(e.code, "CONFIG", `${what}(${JSON.stringify(amount)}): ${e.code} ${e.message}`);
+        if (typeof amount === "number") assert.ok(e.message.includes(`amount: ${amount} is not`), e.message);
       }
     }
     const badAddress = await rejection(alice.pay("0x1234", dev.dai, "1", undefined));

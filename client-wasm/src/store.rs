@@ -200,22 +200,26 @@ mod tests {
     use super::*;
     use spoke_protocol::{Address, Timing};
 
+    fn params(allowed_assets: Vec<Address>) -> ChannelParams {
+        ChannelParams {
+            chain_id: 1,
+            contract: Address::repeat_byte(1),
+            user: Address::repeat_byte(2),
+            node: Address::repeat_byte(3),
+            epoch: 0,
+            allowed_assets,
+            timing: Timing::default(),
+            max_locks: 8,
+        }
+    }
+
     #[test]
     fn a_saved_snapshot_loads_back_and_a_missing_file_is_none() {
         let dir = tempfile::tempdir().expect("dir");
         let store = FileStore::new(dir.path().join("channel.json"));
         assert_eq!(store.load().expect("load"), None);
         let snapshot = Snapshot {
-            params: ChannelParams {
-                chain_id: 1,
-                contract: Address::repeat_byte(1),
-                user: Address::repeat_byte(2),
-                node: Address::repeat_byte(3),
-                epoch: 0,
-                allowed_assets: vec![],
-                timing: Timing::default(),
-                max_locks: 8,
-            },
+            params: params(vec![]),
             latest: None,
             unanswered: None,
             commitments: vec![],
@@ -240,16 +244,7 @@ mod tests {
         };
         let state = ChannelState::initial(B256::repeat_byte(6));
         let full = Snapshot {
-            params: ChannelParams {
-                chain_id: 1,
-                contract: Address::repeat_byte(1),
-                user: Address::repeat_byte(2),
-                node: Address::repeat_byte(3),
-                epoch: 0,
-                allowed_assets: vec![Address::repeat_byte(7)],
-                timing: Timing::default(),
-                max_locks: 8,
-            },
+            params: params(vec![Address::repeat_byte(7)]),
             latest: Some(SignedState {
                 state: state.clone(),
                 user_signature: signature(1),
