@@ -1,6 +1,7 @@
 //! A forced exit without the node (`Client::exit`) on a real anvil chain with time travel: the user disputes with
 //! its latest double-signed state, waits out the challenge window, concludes and claims exactly its balance; a
-//! user with a deposit but no co-signed state exits with the nonce-0 state; nothing is signed once an exit began.
+//! user with a deposit but no co-signed state exits with the nonce-0 state; nothing is signed once an exit began; a
+//! step someone else (the node) is doing at the same moment is waited for, not an error.
 #![cfg(not(target_arch = "wasm32"))]
 
 mod common;
@@ -9,7 +10,7 @@ use std::time::Duration;
 
 use common::{dai, System};
 use spoke_client::{ChannelStatus, Client, ClientEvent, Error, ExitStep};
-use spoke_protocol::U256;
+use spoke_protocol::{lock_leaf, merkle_proof, U256};
 
 /// The challenge window of the harness's deployment.
 const WINDOW: u64 = 3600;
@@ -321,6 +322,80 @@ async fn a_lock_never_revealed_goes_back_to_its_sender_at_its_expiry_and_a_secon
         matches!(event, ClientEvent::Exit(ExitStep::LockSettled { lock_id, .. }) if lock_id == lock.id)
     });
     assert!(settled, "the second exit reports the lock's settlement");
+    assert_eq!(
+        system.chain_balance(payer.address()).await - before,
+        dai(10),
+        "the whole deposit is back"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exit_whose_lock_someone_else_is_settling_waits_for_it_and_goes_on() {
+    let system = System::start(10).await;
+    let payer = system.client(1).await;
+    let payee = system.client(2).await;
+    system.collateralize(&payee).await;
+    payee.close();
+    drop(payee);
+    system.fund(&payer, dai(10)).await;
+    payer
+        .pay(system.secret_address(2), system.deployment.dai, dai(3))
+        .await
+        .expect("the payer's lock is signed");
+    let latest = payer.export_state().await.expect("the state with the lock");
+    let lock = latest.state.locks.first().cloned().expect("one lock");
+    let before = system.chain_balance(payer.address()).await;
+    system.stop_node();
+    let (report, _) = exit_with_time_travel(&system, &payer).await;
+    assert_eq!(report.waiting_locks, vec![lock.clone()]);
+    let now = payer
+        .chain()
+        .expect("chain")
+        .timestamp()
+        .await
+        .expect("time");
+    system.advance(lock.expiry.saturating_sub(now) + 1).await;
+
+    // Someone else's settlement of the same lock (the node's, say) waits in the mempool when the payer, which sees
+    // the lock unsettled in the latest block, tries its own: its gas estimate fails on the other transaction
+    // (anvil estimates on the pending state). The exit waits for that transaction instead of failing.
+    let params = payer.params().await;
+    let id = params.channel_id();
+    let leaves: Vec<_> = latest
+        .state
+        .locks
+        .iter()
+        .map(|l| lock_leaf(id, l))
+        .collect();
+    let proof = merkle_proof(&leaves, lock_leaf(id, &lock)).expect("the lock's proof");
+    system.set_automine(false).await;
+    let rival = {
+        let (chain, lock) = (system.chain(3), lock.clone());
+        tokio::spawn(async move { chain.settle_lock(&params, &lock, proof).await })
+    };
+    system.pending_transactions(1).await;
+    let exiting = {
+        let payer = payer.clone();
+        tokio::spawn(async move { payer.exit().await })
+    };
+    // The payer's reads and its failed estimate take well under a second on anvil.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        !exiting.is_finished(),
+        "the exit ended while the other settlement was pending: {:?}",
+        exiting.await
+    );
+    system.set_automine(true).await;
+    system.mine().await;
+    rival
+        .await
+        .expect("joins")
+        .expect("the other settlement is mined first");
+    let report = exiting
+        .await
+        .expect("joins")
+        .expect("the exit goes on past its reverted settlement");
+    assert!(report.is_done(), "{report:?}");
     assert_eq!(
         system.chain_balance(payer.address()).await - before,
         dai(10),

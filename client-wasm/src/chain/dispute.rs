@@ -69,15 +69,34 @@ fn sig(s: &spoke_protocol::Signature) -> Bytes {
     Bytes::from(s.as_bytes().to_vec())
 }
 
+/// Which chain state a read sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum At {
+    /// The latest block.
+    Latest,
+    /// The latest block and the transactions waiting in the RPC's mempool: what the chain will say once they are
+    /// mined.
+    Pending,
+}
+
+impl At {
+    fn tag(self) -> serde_json::Value {
+        json!(match self {
+            At::Latest => "latest",
+            At::Pending => "pending",
+        })
+    }
+}
+
 impl EthChain {
     /// The contract's record of the channel `id`.
     pub async fn channel_status(&self, id: B256) -> Result<OnChainChannel> {
+        self.channel_status_at(id, At::Latest).await
+    }
+
+    pub(crate) async fn channel_status_at(&self, id: B256, at: At) -> Result<OnChainChannel> {
         let record = self
-            .view(
-                self.manager,
-                &ChannelManager::channelCall { id },
-                json!("latest"),
-            )
+            .view(self.manager, &ChannelManager::channelCall { id }, at.tag())
             .await?;
         let status = match record.status {
             0 => ChannelStatus::Open,
@@ -122,22 +141,30 @@ impl EthChain {
 
     /// Whether the lock with this leaf was settled.
     pub async fn lock_settled(&self, leaf: B256) -> Result<bool> {
+        self.lock_settled_at(leaf, At::Latest).await
+    }
+
+    pub(crate) async fn lock_settled_at(&self, leaf: B256, at: At) -> Result<bool> {
         Ok(self
             .view(
                 self.manager,
                 &ChannelManager::lockSettledCall { leaf },
-                json!("latest"),
+                at.tag(),
             )
             .await?)
     }
 
     /// The channel's book for `asset`.
     pub async fn book(&self, id: B256, asset: Address) -> Result<Book> {
+        self.book_at(id, asset, At::Latest).await
+    }
+
+    pub(crate) async fn book_at(&self, id: B256, asset: Address, at: At) -> Result<Book> {
         let l = self
             .view(
                 self.manager,
                 &ChannelManager::ledgerCall { id, asset },
-                json!("latest"),
+                at.tag(),
             )
             .await?;
         Ok(Book {

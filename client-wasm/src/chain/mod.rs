@@ -42,6 +42,7 @@ mod abi {
 use abi::{ChannelManager, DevDai};
 
 mod dispute;
+pub(crate) use dispute::At;
 pub use dispute::{state_hash, Book, ChannelStatus, OnChainChannel};
 
 /// How long [`EthChain::wait_receipt`] waits for a transaction to be mined.

@@ -8,7 +8,7 @@
 use super::*;
 use spoke_protocol::{lock_leaf, merkle_proof, reveal_deadline};
 
-use crate::{ChannelStatus, OnChainChannel};
+use crate::{chain::At, ChannelStatus, OnChainChannel};
 
 /// A step of a forced exit, as it happens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -170,11 +170,16 @@ impl Client {
         }
         let waiting_locks = self.settle_locks(chain, &params, &final_state).await?;
         if on.status == ChannelStatus::Disputed {
-            let tx = chain.conclude(&params, &final_state).await?;
-            self.emit(ClientEvent::Exit(ExitStep::Concluded {
-                nonce: final_state.nonce,
-                tx,
-            }));
+            let concluded = |at| async move {
+                Ok(chain.channel_status_at(id, at).await?.status != ChannelStatus::Disputed)
+            };
+            let sent = chain.conclude(&params, &final_state).await;
+            if let Some(tx) = unless_done_meanwhile(sent, concluded).await? {
+                self.emit(ClientEvent::Exit(ExitStep::Concluded {
+                    nonce: final_state.nonce,
+                    tx,
+                }));
+            }
         }
         // Uncounted deposits are paid back too, so every asset the channel may hold is looked at, not only the
         // final state's (the nonce-0 state has none).
@@ -187,12 +192,21 @@ impl Client {
         for asset in assets {
             let owed = chain.book(id, asset).await?.owed(Side::User);
             if owed > U256::ZERO {
-                let tx = chain.claim(&params, asset, Side::User).await?;
-                self.emit(ClientEvent::Exit(ExitStep::Claimed {
-                    asset,
-                    amount: owed,
-                    tx,
-                }));
+                let claimed = |at| async move {
+                    Ok(chain
+                        .book_at(id, asset, at)
+                        .await?
+                        .owed(Side::User)
+                        .is_zero())
+                };
+                let sent = chain.claim(&params, asset, Side::User).await;
+                if let Some(tx) = unless_done_meanwhile(sent, claimed).await? {
+                    self.emit(ClientEvent::Exit(ExitStep::Claimed {
+                        asset,
+                        amount: owed,
+                        tx,
+                    }));
+                }
             }
         }
         self.execute_commitments(chain, &params, &snapshot, final_state.nonce)
@@ -419,11 +433,14 @@ impl Client {
             }
             let proof = merkle_proof(&leaves, *leaf)
                 .ok_or_else(|| Error::Chain("a lock is missing from its own tree".into()))?;
-            let tx = chain.settle_lock(params, lock, proof).await?;
-            self.emit(ClientEvent::Exit(ExitStep::LockSettled {
-                lock_id: lock.id,
-                tx,
-            }));
+            let settled = |at| chain.lock_settled_at(*leaf, at);
+            let sent = chain.settle_lock(params, lock, proof).await;
+            if let Some(tx) = unless_done_meanwhile(sent, settled).await? {
+                self.emit(ClientEvent::Exit(ExitStep::LockSettled {
+                    lock_id: lock.id,
+                    tx,
+                }));
+            }
         }
         Ok(waiting)
     }
@@ -442,18 +459,55 @@ impl Client {
             if c.side != Side::User || c.state_nonce > final_nonce || c.channel_id != id {
                 continue;
             }
-            if chain.book(id, c.asset).await?.withdrawn_user >= c.cumulative {
+            let paid = |at| async move {
+                Ok(chain.book_at(id, c.asset, at).await?.withdrawn_user >= c.cumulative)
+            };
+            if paid(At::Latest).await? {
                 continue;
             }
-            let tx = chain.withdraw(params, signed).await?;
-            self.emit(ClientEvent::Exit(ExitStep::Withdrawn {
-                asset: c.asset,
-                tx,
-            }));
+            let sent = chain.withdraw(params, signed).await;
+            if let Some(tx) = unless_done_meanwhile(sent, paid).await? {
+                self.emit(ClientEvent::Exit(ExitStep::Withdrawn {
+                    asset: c.asset,
+                    tx,
+                }));
+            }
         }
         Ok(())
     }
 }
+
+/// The transaction of an exit step, or `None` if it failed because someone else does the step: the node settles,
+/// concludes, claims and executes withdrawals too, and may do so between this client's look at the chain and its
+/// own transaction. That transaction then reverts, or its gas estimate fails on the other one still in the
+/// mempool; in that case this waits (as long as for its own transaction) until the other is mined. `done` reads
+/// the chain at a given state, and only after a failure; any other failure is the step's error.
+async fn unless_done_meanwhile<F, Fut>(sent: Result<B256>, done: F) -> Result<Option<B256>>
+where
+    F: Fn(At) -> Fut,
+    Fut: std::future::Future<Output = Result<bool>>,
+{
+    let Err(e) = sent else {
+        return Ok(sent.ok());
+    };
+    if !done(At::Latest).await.unwrap_or(false) {
+        if !done(At::Pending).await.unwrap_or(false) {
+            return Err(e);
+        }
+        let deadline = platform::deadline(OTHERS_TRANSACTION);
+        while !done(At::Latest).await.unwrap_or(false) {
+            if platform::passed(deadline) {
+                return Err(e);
+            }
+            platform::sleep(Duration::from_secs(1)).await;
+        }
+    }
+    tracing::info!(error = %e, "an exit step was done by someone else meanwhile");
+    Ok(None)
+}
+
+/// How long an exit waits for someone else's transaction that does one of its steps, as for its own.
+const OTHERS_TRANSACTION: Duration = Duration::from_secs(120);
 
 /// The states the chain may hold for this channel: the latest double-signed one, one this client signed and sent
 /// whose countersignature it never saw (the node may have disputed with it), and the opening state.

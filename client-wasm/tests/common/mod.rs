@@ -148,15 +148,42 @@ impl System {
 
     /// Moves the chain's clock `seconds` forward and mines a block at the new time.
     pub async fn advance(&self, seconds: u64) {
-        let provider = self.provider();
-        let _: serde_json::Value = provider
-            .raw_request("evm_increaseTime".into(), (seconds,))
+        self.anvil_call("evm_increaseTime", (seconds,)).await;
+        self.mine().await;
+    }
+
+    /// Mines a block of whatever waits in the mempool.
+    pub async fn mine(&self) {
+        self.anvil_call("evm_mine", ()).await;
+    }
+
+    /// Turns anvil's mining of each transaction as it arrives on or off.
+    pub async fn set_automine(&self, on: bool) {
+        self.anvil_call("evm_setAutomine", (on,)).await;
+    }
+
+    /// Waits until `count` transactions wait in the mempool (with automine off).
+    pub async fn pending_transactions(&self, count: u64) {
+        eventually(
+            &format!("{count} transactions in the mempool"),
+            Duration::from_secs(30),
+            || async {
+                let status = self.anvil_call("txpool_status", ()).await;
+                status["pending"].as_str() == Some(&format!("{count:#x}"))
+            },
+        )
+        .await;
+    }
+
+    async fn anvil_call<P: serde::Serialize + Clone + Send + Sync + Unpin + std::fmt::Debug>(
+        &self,
+        method: &'static str,
+        params: P,
+    ) -> serde_json::Value {
+        self.provider()
+            .raw_request(method.into(), params)
             .await
-            .expect("evm_increaseTime");
-        let _: serde_json::Value = provider
-            .raw_request("evm_mine".into(), ())
-            .await
-            .expect("evm_mine");
+            .unwrap_or_else(|e| panic!("{method}: {e}"))
     }
 
     /// An alloy provider on the chain, sending as anvil's account 0: the tests' independent view of the chain.
