@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::{dai, System};
 use spoke_client::{ChannelStatus, Client, ClientEvent, Error, ExitStep};
-use spoke_protocol::{lock_leaf, merkle_proof, U256};
+use spoke_protocol::{lock_leaf, merkle_proof, Lock, SignedState, U256};
 
 /// The challenge window of the harness's deployment.
 const WINDOW: u64 = 3600;
@@ -274,13 +274,12 @@ async fn the_nodes_stale_dispute_is_beaten_by_the_users_newer_state() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_lock_never_revealed_goes_back_to_its_sender_at_its_expiry_and_a_second_exit_claims_it() {
-    let system = System::start(10).await;
+/// A payer with 10 Dai deposited and a 3 Dai lock in its channel that the payee never took (it went away), with
+/// the node stopped: the state with the lock, the lock, and the payer's balance on chain.
+async fn payer_left_with_a_lock(system: &System) -> (Client, SignedState, Lock, U256) {
     let payer = system.client(1).await;
     let payee = system.client(2).await;
     system.collateralize(&payee).await;
-    // The payee goes away: the payment stops at the node, and the payer's lock stays in its channel.
     payee.close();
     drop(payee);
     system.fund(&payer, dai(10)).await;
@@ -292,6 +291,13 @@ async fn a_lock_never_revealed_goes_back_to_its_sender_at_its_expiry_and_a_secon
     let lock = latest.state.locks.first().cloned().expect("one lock");
     let before = system.chain_balance(payer.address()).await;
     system.stop_node();
+    (payer, latest, lock, before)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_never_revealed_goes_back_to_its_sender_at_its_expiry_and_a_second_exit_claims_it() {
+    let system = System::start(10).await;
+    let (payer, latest, lock, before) = payer_left_with_a_lock(&system).await;
 
     let (report, steps) = exit_with_time_travel(&system, &payer).await;
     assert_eq!(report.final_nonce, Some(latest.state.nonce));
@@ -332,20 +338,7 @@ async fn a_lock_never_revealed_goes_back_to_its_sender_at_its_expiry_and_a_secon
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_exit_whose_lock_someone_else_is_settling_waits_for_it_and_goes_on() {
     let system = System::start(10).await;
-    let payer = system.client(1).await;
-    let payee = system.client(2).await;
-    system.collateralize(&payee).await;
-    payee.close();
-    drop(payee);
-    system.fund(&payer, dai(10)).await;
-    payer
-        .pay(system.secret_address(2), system.deployment.dai, dai(3))
-        .await
-        .expect("the payer's lock is signed");
-    let latest = payer.export_state().await.expect("the state with the lock");
-    let lock = latest.state.locks.first().cloned().expect("one lock");
-    let before = system.chain_balance(payer.address()).await;
-    system.stop_node();
+    let (payer, latest, lock, before) = payer_left_with_a_lock(&system).await;
     let (report, _) = exit_with_time_travel(&system, &payer).await;
     assert_eq!(report.waiting_locks, vec![lock.clone()]);
     let now = payer
