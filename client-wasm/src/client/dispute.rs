@@ -170,11 +170,8 @@ impl Client {
         }
         let waiting_locks = self.settle_locks(chain, &params, &final_state).await?;
         if on.status == ChannelStatus::Disputed {
-            let concluded = |at| async move {
-                Ok(chain.channel_status_at(id, at).await?.status != ChannelStatus::Disputed)
-            };
             let sent = chain.conclude(&params, &final_state).await;
-            if let Some(tx) = unless_done_meanwhile(sent, concluded).await? {
+            if let Some(tx) = unless_done_meanwhile(chain, sent, Step::Conclude { id }).await? {
                 self.emit(ClientEvent::Exit(ExitStep::Concluded {
                     nonce: final_state.nonce,
                     tx,
@@ -192,15 +189,10 @@ impl Client {
         for asset in assets {
             let owed = chain.book(id, asset).await?.owed(Side::User);
             if owed > U256::ZERO {
-                let claimed = |at| async move {
-                    Ok(chain
-                        .book_at(id, asset, at)
-                        .await?
-                        .owed(Side::User)
-                        .is_zero())
-                };
                 let sent = chain.claim(&params, asset, Side::User).await;
-                if let Some(tx) = unless_done_meanwhile(sent, claimed).await? {
+                if let Some(tx) =
+                    unless_done_meanwhile(chain, sent, Step::Claim { id, asset }).await?
+                {
                     self.emit(ClientEvent::Exit(ExitStep::Claimed {
                         asset,
                         amount: owed,
@@ -433,9 +425,10 @@ impl Client {
             }
             let proof = merkle_proof(&leaves, *leaf)
                 .ok_or_else(|| Error::Chain("a lock is missing from its own tree".into()))?;
-            let settled = |at| chain.lock_settled_at(*leaf, at);
             let sent = chain.settle_lock(params, lock, proof).await;
-            if let Some(tx) = unless_done_meanwhile(sent, settled).await? {
+            if let Some(tx) =
+                unless_done_meanwhile(chain, sent, Step::Settle { leaf: *leaf }).await?
+            {
                 self.emit(ClientEvent::Exit(ExitStep::LockSettled {
                     lock_id: lock.id,
                     tx,
@@ -459,14 +452,16 @@ impl Client {
             if c.side != Side::User || c.state_nonce > final_nonce || c.channel_id != id {
                 continue;
             }
-            let paid = |at| async move {
-                Ok(chain.book_at(id, c.asset, at).await?.withdrawn_user >= c.cumulative)
+            let step = Step::Withdraw {
+                id,
+                asset: c.asset,
+                cumulative: c.cumulative,
             };
-            if paid(At::Latest).await? {
+            if step.done(chain, At::Latest).await? {
                 continue;
             }
             let sent = chain.withdraw(params, signed).await;
-            if let Some(tx) = unless_done_meanwhile(sent, paid).await? {
+            if let Some(tx) = unless_done_meanwhile(chain, sent, step).await? {
                 self.emit(ClientEvent::Exit(ExitStep::Withdrawn {
                     asset: c.asset,
                     tx,
@@ -477,19 +472,62 @@ impl Client {
     }
 }
 
-/// The transaction of an exit step, or `None` if it failed because someone else does the step: the node settles,
-/// concludes, claims and executes withdrawals too, and may do so between this client's look at the chain and its
-/// own transaction. That transaction then reverts, or its gas estimate fails on the other one still in the
-/// mempool; in that case this waits (as long as for its own transaction) until the other is mined. `done` reads
-/// the chain at a given state, and only after a failure; any other failure is the step's error.
-async fn unless_done_meanwhile<F, Fut>(sent: Result<B256>, done: F) -> Result<Option<B256>>
-where
-    F: Fn(At) -> Fut,
-    Fut: std::future::Future<Output = Result<bool>>,
-{
+/// An exit step that anyone may take on chain, the node included.
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    Settle {
+        leaf: B256,
+    },
+    Conclude {
+        id: B256,
+    },
+    Claim {
+        id: B256,
+        asset: Address,
+    },
+    Withdraw {
+        id: B256,
+        asset: Address,
+        cumulative: U256,
+    },
+}
+
+impl Step {
+    /// Whether the chain, at `at`, shows the step taken.
+    async fn done(self, chain: &crate::EthChain, at: At) -> Result<bool> {
+        Ok(match self {
+            Step::Settle { leaf } => chain.lock_settled_at(leaf, at).await?,
+            Step::Conclude { id } => {
+                chain.channel_status_at(id, at).await?.status != ChannelStatus::Disputed
+            }
+            Step::Claim { id, asset } => chain
+                .book_at(id, asset, at)
+                .await?
+                .owed(Side::User)
+                .is_zero(),
+            Step::Withdraw {
+                id,
+                asset,
+                cumulative,
+            } => chain.book_at(id, asset, at).await?.withdrawn_user >= cumulative,
+        })
+    }
+}
+
+/// The transaction of an exit `step`, or `None` if it failed because someone else takes the step: the node
+/// settles, concludes, claims and executes withdrawals too, and may do so between this client's look at the chain
+/// and its own transaction. That transaction then reverts, or its gas estimate fails on the other one still in
+/// the mempool; in that case this waits (as long as for its own transaction) until the other is mined. The chain
+/// is read again only after a failure; any other failure is the step's error.
+async fn unless_done_meanwhile(
+    chain: &crate::EthChain,
+    sent: Result<B256>,
+    step: Step,
+) -> Result<Option<B256>> {
     let Err(e) = sent else {
         return Ok(sent.ok());
     };
+    let done = |at| step.done(chain, at);
     if !done(At::Latest).await.unwrap_or(false) {
         if !done(At::Pending).await.unwrap_or(false) {
             return Err(e);
