@@ -46,6 +46,15 @@ ensure_postgres() {
 
 # wasm-bindgen's CLI must be the exact version of the wasm-bindgen crate the client pins.
 WASM_BINDGEN_VERSION=0.2.130
+# The published .wasm files (npm package, card) name source files in their panic messages. Without remapping those
+# are this machine's paths (/root/.cargo/registry/src/…, the checkout's directory): a build would differ from
+# machine to machine and tell where it was made. Cargo applies RUSTFLAGS to the target's crates only when a
+# --target is given, so build scripts and proc macros keep their cache.
+wasm_rustflags() {
+  local cargo_home="${CARGO_HOME:-$HOME/.cargo}"
+  printf '%s' "--remap-path-prefix=$cargo_home/registry/src=crates --remap-path-prefix=$cargo_home/git/checkouts=git --remap-path-prefix=$SPOKE_ROOT=spoke"
+}
+
 ensure_wasm_bindgen() {
   ensure_wasm_target
   if ! wasm-bindgen --version 2>/dev/null | grep -q " $WASM_BINDGEN_VERSION\$"; then
