@@ -230,11 +230,12 @@ impl Eip1193 {
         let parsed;
         let document = match param(params, 1) {
             Some(Value::String(text)) => {
-                let mut value =
-                    serde_json::from_str::<Value>(text).map_err(|e| invalid(e.to_string()))?;
+                let mut value = spoke_protocol::json::parse(text.as_bytes())
+                    .map_err(|e| invalid(e.to_string()))?;
                 // JSON of JSON, as some dapps send it (alloy-dyn-abi took it too).
                 if let Value::String(inner) = &value {
-                    value = serde_json::from_str(inner).map_err(|e| invalid(e.to_string()))?;
+                    value = spoke_protocol::json::parse(inner.as_bytes())
+                        .map_err(|e| invalid(e.to_string()))?;
                 }
                 parsed = value;
                 &parsed

@@ -66,11 +66,15 @@ pub trait FromJson: Sized {
     }
 }
 
-/// `T` from JSON text. The text is parsed once into a `Value` (serde_json's one parser), then read.
+/// `T` from JSON text. The text is parsed once into a `Value` ([`parse`]), then read.
 pub fn from_slice<T: FromJson>(bytes: &[u8]) -> Result<T, JsonError> {
-    let value: Value =
-        serde_json::from_slice(bytes).map_err(|e| JsonError::new(format!("not JSON: {e}")))?;
-    T::from_json(&value)
+    T::from_json(&parse(bytes)?)
+}
+
+/// JSON text as a `Value`. serde_json compiles its parser once per kind of input (`from_slice`, `from_str`,
+/// `from_reader`): in a .wasm, every text goes through this one.
+pub fn parse(bytes: &[u8]) -> Result<Value, JsonError> {
+    serde_json::from_slice(bytes).map_err(|e| JsonError::new(format!("not JSON: {e}")))
 }
 
 #[cold]

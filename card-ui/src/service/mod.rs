@@ -745,7 +745,7 @@ impl Service {
 
 /// The node's error message from its JSON answer, or the status.
 fn node_message(body: &str, status: u16) -> String {
-    serde_json::from_str::<serde_json::Value>(body)
+    spoke_protocol::json::parse(body.as_bytes())
         .ok()
         .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(String::from))
         .unwrap_or_else(|| format!("the node answered HTTP {status}"))

@@ -187,5 +187,5 @@ pub(crate) fn to_js<T: Serialize + ?Sized>(value: &T) -> JsResult<JsValue> {
 /// cycle, a function).
 pub(crate) fn from_js(value: &JsValue) -> Option<serde_json::Value> {
     let json = js_sys::JSON::stringify(value).ok()?.as_string()?;
-    serde_json::from_str(&json).ok()
+    spoke_protocol::json::parse(json.as_bytes()).ok()
 }
