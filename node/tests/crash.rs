@@ -3,7 +3,10 @@
 
 use std::{
     process::{Child, Command, Stdio},
-    sync::Arc,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
     time::Duration,
 };
 
@@ -47,7 +50,7 @@ async fn wait_healthy(url: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_mid_payments_then_restart_every_payment_is_whole_or_absent() {
     const PAYERS: usize = 3;
-    const EACH: usize = 10;
+    const EACH: usize = 20;
     let anvil = Anvil::at(spoke_contracts::anvil_binary())
         .args(["--accounts", "8"])
         .spawn();
@@ -159,19 +162,33 @@ async fn kill_9_mid_payments_then_restart_every_payment_is_whole_or_absent() {
     }
 
     let amount = dai(1) / U256::from(10);
+    let finished = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for payer in &payers {
         for _ in 0..EACH {
             let payer = payer.clone();
             let to = payee.address();
             let asset = deployment.dai;
+            let finished = finished.clone();
             tasks.push(tokio::spawn(async move {
                 let id = payer.pay(to, asset, amount).await?;
-                payer.wait_payment(id, Duration::from_secs(5)).await
+                let done = payer.wait_payment(id, Duration::from_secs(5)).await;
+                finished.fetch_add(1, Ordering::SeqCst);
+                done
             }));
         }
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The kill comes as soon as one payment has ended: each payer's others follow it one at a time through its
+    // channel, so most are still in flight, on a slow machine as on a fast one (a fixed delay was once longer than
+    // all of them took).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while finished.load(Ordering::SeqCst) == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no payment ended in 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
     // SIGKILL: no shutdown path runs.
     node.0.kill().expect("kill -9");
     node.0.wait().expect("reaped");
