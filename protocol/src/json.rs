@@ -4,8 +4,8 @@
 //! with it. A derived `Deserialize` compiles, per type, a visitor for objects and another for arrays, field
 //! identifiers and serde's error machinery (float formatting included); over `serde_json::Value` that came to
 //! about 80 KB of the client's .wasm. [`FromJson`] reads the same JSON from a parsed `Value` with a few lines per
-//! type. `tests/json.rs` holds every impl to its derive: same values out, and the same inputs refused, field by
-//! field.
+//! type. [`conformance`] holds each impl to its derive (in `tests/json.rs` and beside the client's own types): same
+//! values out, and the same inputs refused, field by field.
 //!
 //! The rules are serde's: a missing `Option` field is `None`, as is `null`; other missing fields are errors; types
 //! with `deny_unknown_fields` refuse keys they do not know, the others ignore them.
@@ -13,7 +13,7 @@
 use alloy_primitives::{hex, Address, Bytes, FixedBytes, Signature, U256};
 pub use serde_json::{Map, Value};
 
-/// What is wrong with a JSON value, and where: `update.lock.amount: expected an integer or a string`.
+/// What is wrong with a JSON value, and where: `proposal.update.lock.expiry: expected an unsigned integer`.
 ///
 /// Boxed, so that every reader's `Result` stays small: errors are rare, results are moved on every field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -129,11 +129,6 @@ impl<'a> Object<'a> {
             Some(value) => T::from_json(value).map_err(|e| e.at(name)),
             None => Ok(T::default()),
         }
-    }
-
-    /// The field's value if present and not `null`.
-    pub fn get(&self, name: &str) -> Option<&'a Value> {
-        self.0.get(name).filter(|v| !v.is_null())
     }
 }
 
