@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use spoke_protocol::wire::NodeEvent;
+use spoke_protocol::{json::from_slice, wire::NodeEvent};
 
 use crate::{client::Background, platform, Client};
 
@@ -54,14 +54,10 @@ fn socket_url(client: &Client) -> Result<String, String> {
 }
 
 fn take(client: &Client, text: &str) {
-    match decode_event(text.as_bytes()) {
+    match from_slice::<NodeEvent>(text.as_bytes()) {
         Ok(event) => client.handle_event(event),
         Err(e) => tracing::warn!(error = %e, "the node pushed something unreadable"),
     }
-}
-
-fn decode_event(bytes: &[u8]) -> Result<NodeEvent, spoke_protocol::json::JsonError> {
-    spoke_protocol::json::from_slice(bytes)
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -177,7 +173,7 @@ mod tests {
         };
         for event in [proposal, payment] {
             let json = serde_json::to_vec(&event).expect("json");
-            assert_eq!(decode_event(&json).expect("decodes"), event);
+            assert_eq!(from_slice::<NodeEvent>(&json).expect("decodes"), event);
             let serde = serde_json::from_slice::<NodeEvent>(&json).expect("serde decodes");
             assert_eq!(serde, event);
         }
@@ -187,7 +183,7 @@ mod tests {
             br#"{"type":"payment","id":"0x01"}"#,
             br#"{"type":"proposal"}"#,
         ] {
-            assert!(decode_event(bad).is_err());
+            assert!(from_slice::<NodeEvent>(bad).is_err());
             assert!(serde_json::from_slice::<NodeEvent>(bad).is_err());
         }
     }

@@ -320,12 +320,37 @@ struct UpdateFields {
     node_signature: Option<Signature>,
 }
 
-impl<'de> Deserialize<'de> for Update {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        use serde::de::Error as _;
-        let f = UpdateFields::deserialize(deserializer)?;
-        let kind = f.kind;
-        let name = match kind {
+crate::json_enum!(UpdateKind {
+    CountDeposit: "countDeposit",
+    CreateLock: "createLock",
+    ResolveLock: "resolveLock",
+    CancelLock: "cancelLock",
+    Withdraw: "withdraw",
+    Exchange: "exchange",
+});
+
+crate::json_struct!(
+    UpdateFields,
+    strict {
+        kind: "kind",
+        asset: "asset",
+        side: "side",
+        amount: "amount",
+        lock: "lock",
+        id: "id",
+        preimage: "preimage",
+        recipient: "recipient",
+        quote: "quote",
+        node_signature: "nodeSignature",
+    }
+);
+
+impl UpdateFields {
+    /// The update its kind names, from the fields it has: serde's `Deserialize` and [`crate::json::FromJson`]
+    /// both end here, so they refuse the same objects with the same messages.
+    fn into_update(self) -> Result<Update, String> {
+        let f = self;
+        let name = match f.kind {
             UpdateKind::CountDeposit => "countDeposit",
             UpdateKind::CreateLock => "createLock",
             UpdateKind::ResolveLock => "resolveLock",
@@ -344,7 +369,7 @@ impl<'de> Deserialize<'de> for Update {
             ("quote", f.quote.is_some()),
             ("nodeSignature", f.node_signature.is_some()),
         ];
-        let fields: &[&str] = match kind {
+        let fields: &[&str] = match f.kind {
             UpdateKind::CountDeposit => &["asset", "side", "amount"],
             UpdateKind::CreateLock => &["lock"],
             UpdateKind::ResolveLock => &["id", "preimage"],
@@ -353,14 +378,12 @@ impl<'de> Deserialize<'de> for Update {
             UpdateKind::Exchange => &["quote", "nodeSignature"],
         };
         if let Some((field, _)) = given.iter().find(|(f, set)| *set && !fields.contains(f)) {
-            return Err(D::Error::custom(format!(
+            return Err(format!(
                 "unknown field `{field}` in a {name} update, expected one of {fields:?}"
-            )));
+            ));
         }
-        let missing = |field: &'static str| {
-            D::Error::custom(format!("missing field `{field}` in a {name} update"))
-        };
-        Ok(match kind {
+        let missing = |field: &str| format!("missing field `{field}` in a {name} update");
+        Ok(match f.kind {
             UpdateKind::CountDeposit => Update::CountDeposit {
                 asset: f.asset.ok_or_else(|| missing("asset"))?,
                 side: f.side.ok_or_else(|| missing("side"))?,
@@ -390,89 +413,19 @@ impl<'de> Deserialize<'de> for Update {
     }
 }
 
-/// The same reading as the `Deserialize` impl above, field for field.
+impl<'de> Deserialize<'de> for Update {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        UpdateFields::deserialize(deserializer)?
+            .into_update()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
 impl crate::json::FromJson for Update {
     fn from_json(value: &crate::json::Value) -> Result<Self, crate::json::JsonError> {
-        use crate::json::JsonError;
-        let o = crate::json::Object::strict(
-            value,
-            &[
-                "kind",
-                "asset",
-                "side",
-                "amount",
-                "lock",
-                "id",
-                "preimage",
-                "recipient",
-                "quote",
-                "nodeSignature",
-            ],
-        )?;
-        let kind: String = o.field("kind")?;
-        let asset: Option<Address> = o.field("asset")?;
-        let side: Option<Side> = o.field("side")?;
-        let amount: Option<U256> = o.field("amount")?;
-        let lock: Option<Lock> = o.field("lock")?;
-        let id: Option<B256> = o.field("id")?;
-        let preimage: Option<B256> = o.field("preimage")?;
-        let recipient: Option<Address> = o.field("recipient")?;
-        let quote: Option<ExchangeQuote> = o.field("quote")?;
-        let node_signature: Option<Signature> = o.field("nodeSignature")?;
-        let fields: &[&str] = match kind.as_str() {
-            "countDeposit" => &["asset", "side", "amount"],
-            "createLock" => &["lock"],
-            "resolveLock" => &["id", "preimage"],
-            "cancelLock" => &["id"],
-            "withdraw" => &["asset", "side", "amount", "recipient"],
-            "exchange" => &["quote", "nodeSignature"],
-            other => return Err(JsonError::new(format!("unknown variant `{other}`")).at("kind")),
-        };
-        let given = [
-            ("asset", asset.is_some()),
-            ("side", side.is_some()),
-            ("amount", amount.is_some()),
-            ("lock", lock.is_some()),
-            ("id", id.is_some()),
-            ("preimage", preimage.is_some()),
-            ("recipient", recipient.is_some()),
-            ("quote", quote.is_some()),
-            ("nodeSignature", node_signature.is_some()),
-        ];
-        if let Some((field, _)) = given.iter().find(|(f, set)| *set && !fields.contains(f)) {
-            return Err(JsonError::new(format!(
-                "unknown field `{field}` in a {kind} update, expected one of {fields:?}"
-            )));
-        }
-        let missing =
-            |field: &str| JsonError::new(format!("missing field `{field}` in a {kind} update"));
-        Ok(match kind.as_str() {
-            "countDeposit" => Update::CountDeposit {
-                asset: asset.ok_or_else(|| missing("asset"))?,
-                side: side.ok_or_else(|| missing("side"))?,
-                amount: amount.ok_or_else(|| missing("amount"))?,
-            },
-            "createLock" => Update::CreateLock {
-                lock: lock.ok_or_else(|| missing("lock"))?,
-            },
-            "resolveLock" => Update::ResolveLock {
-                id: id.ok_or_else(|| missing("id"))?,
-                preimage: preimage.ok_or_else(|| missing("preimage"))?,
-            },
-            "cancelLock" => Update::CancelLock {
-                id: id.ok_or_else(|| missing("id"))?,
-            },
-            "withdraw" => Update::Withdraw {
-                asset: asset.ok_or_else(|| missing("asset"))?,
-                side: side.ok_or_else(|| missing("side"))?,
-                amount: amount.ok_or_else(|| missing("amount"))?,
-                recipient: recipient.ok_or_else(|| missing("recipient"))?,
-            },
-            _ => Update::Exchange {
-                quote: quote.ok_or_else(|| missing("quote"))?,
-                node_signature: node_signature.ok_or_else(|| missing("nodeSignature"))?,
-            },
-        })
+        UpdateFields::from_json(value)?
+            .into_update()
+            .map_err(crate::json::JsonError::new)
     }
 }
 

@@ -25,11 +25,7 @@ use aes_gcm::{
 };
 use serde::Serialize;
 use sha2::{Sha256, Sha512};
-use spoke_protocol::{
-    hex,
-    json::{from_slice, FromJson, JsonError, Object, Value},
-    Address, Signer, B256,
-};
+use spoke_protocol::{hex, json::from_slice, Address, Signer, B256};
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::{Error, KeyValue, Result};
@@ -323,17 +319,15 @@ impl Drop for Record {
     }
 }
 
-impl FromJson for Record {
-    fn from_json(value: &Value) -> std::result::Result<Self, JsonError> {
-        let o = Object::new(value)?;
-        Ok(Record {
-            version: o.field("version")?,
-            address: o.field("address")?,
-            phrase: o.field("phrase")?,
-            crypto: o.field("crypto")?,
-        })
+spoke_protocol::json_struct!(
+    Record,
+    lenient {
+        version: "version",
+        address: "address",
+        phrase: "phrase",
+        crypto: "crypto",
     }
-}
+);
 
 /// The sealed phrase and how to open it; byte strings are hex.
 #[derive(Clone, Serialize)]
