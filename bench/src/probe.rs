@@ -1,11 +1,46 @@
-//! What the node process spends, read from outside it: CPU time and resident memory from `/proc`, and its fsync
-//! and fdatasync calls counted by `perf stat` on the kernel's syscall tracepoints (cheap: no ptrace stops). When
-//! perf is missing or not allowed, the fsync figures are absent from the report rather than guessed.
+//! What the node process spends, read from outside it: CPU time and resident memory from `/proc`, its fsync and
+//! fdatasync calls counted by `perf stat` on the kernel's syscall tracepoints (cheap: no ptrace stops), and its
+//! store's commits from its own `/metrics`. When perf is missing or not allowed, the fsync figures are absent from
+//! the report rather than guessed.
 
 use std::{
+    io::{Read, Write},
+    net::{SocketAddr, TcpStream},
     process::{Child, Command, Stdio},
     time::Duration,
 };
+
+/// What the node's store has committed so far.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreWrites {
+    /// Batches: a user's update with everything it sets in motion is one.
+    pub batches: u64,
+    /// Database transactions; a group commit takes several batches.
+    pub transactions: u64,
+}
+
+/// The node's store counters, read from its `/metrics` (the bench starts it with `--metrics-public`). One
+/// HTTP/1.0 request, which the node answers and closes.
+pub fn store_writes(node: SocketAddr) -> Option<StoreWrites> {
+    let mut stream = TcpStream::connect_timeout(&node, Duration::from_secs(5)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(stream, "GET /metrics HTTP/1.0\r\nHost: {node}\r\n\r\n").ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    let counter = |name: &str| {
+        text.lines().find_map(|line| {
+            line.strip_prefix(name)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
+    };
+    Some(StoreWrites {
+        batches: counter("spoke_store_batches_total")?,
+        transactions: counter("spoke_store_transactions_total")?,
+    })
+}
 
 /// CPU time (user + system) of a process so far, in milliseconds.
 pub fn cpu_ms(pid: u32) -> Option<f64> {

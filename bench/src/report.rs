@@ -4,7 +4,16 @@ use std::{collections::BTreeMap, path::Path, time::Duration};
 
 use serde::Serialize;
 
-use crate::Result;
+use crate::{probe::StoreWrites, Result};
+
+/// What the probes saw of the node over one run; each is absent when it could not be read.
+#[derive(Debug, Clone, Default)]
+pub struct Probed {
+    pub node_cpu_ms: Option<f64>,
+    pub fsyncs: Option<u64>,
+    pub writes: Option<StoreWrites>,
+    pub node_peak_rss_mib: Option<f64>,
+}
 
 /// What one measured run saw.
 #[derive(Debug, Clone)]
@@ -14,18 +23,14 @@ pub struct Measured {
     pub latencies: Vec<Duration>,
     /// Failed payments by error code.
     pub failures: BTreeMap<String, usize>,
-    pub node_cpu_ms: Option<f64>,
-    pub fsyncs: Option<u64>,
-    pub node_peak_rss_mib: Option<f64>,
+    pub probed: Probed,
 }
 
 impl Measured {
     pub fn new(
         elapsed: Duration,
         outcomes: Vec<std::result::Result<Duration, String>>,
-        node_cpu_ms: Option<f64>,
-        fsyncs: Option<u64>,
-        node_peak_rss_mib: Option<f64>,
+        probed: Probed,
     ) -> Measured {
         let mut latencies = Vec::with_capacity(outcomes.len());
         let mut failures = BTreeMap::new();
@@ -40,9 +45,7 @@ impl Measured {
             elapsed,
             latencies,
             failures,
-            node_cpu_ms,
-            fsyncs,
-            node_peak_rss_mib,
+            probed,
         }
     }
 
@@ -78,9 +81,17 @@ impl Measured {
             p50_ms: self.quantile_ms(0.5),
             p99_ms: self.quantile_ms(0.99),
             p999_ms: self.quantile_ms(0.999),
-            node_cpu_ms_per_payment: self.node_cpu_ms.and_then(per_payment),
-            fsyncs_per_payment: self.fsyncs.and_then(|f| per_payment(f as f64)),
-            node_peak_rss_mib: self.node_peak_rss_mib,
+            node_cpu_ms_per_payment: self.probed.node_cpu_ms.and_then(per_payment),
+            fsyncs_per_payment: self.probed.fsyncs.and_then(|f| per_payment(f as f64)),
+            batches_per_payment: self
+                .probed
+                .writes
+                .and_then(|w| per_payment(w.batches as f64)),
+            commits_per_payment: self
+                .probed
+                .writes
+                .and_then(|w| per_payment(w.transactions as f64)),
+            node_peak_rss_mib: self.probed.node_peak_rss_mib,
         }
     }
 }
@@ -102,6 +113,11 @@ pub struct Summary {
     pub node_cpu_ms_per_payment: Option<f64>,
     /// fsync + fdatasync calls of the node process per completed payment (from perf; absent without it).
     pub fsyncs_per_payment: Option<f64>,
+    /// Batches the node's store committed per completed payment: a durable step (a user's update with what it set
+    /// in motion), whether or not it shared its transaction.
+    pub batches_per_payment: Option<f64>,
+    /// Database transactions the node's store committed per completed payment (group commits count once).
+    pub commits_per_payment: Option<f64>,
     pub node_peak_rss_mib: Option<f64>,
 }
 
@@ -113,17 +129,19 @@ pub fn write(dir: &Path, machine: &str, summaries: &[Summary]) -> Result<String>
     let figure =
         |v: Option<f64>, digits: usize| v.map_or("–".to_string(), |v| format!("{v:.digits$}"));
     let mut md = format!(
-        "Machine: {machine}\n\n| scenario | payments/s | p50 ms | p99 ms | p99.9 ms | node CPU ms/payment | fsyncs/payment | node RSS MiB | failed |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
+        "Machine: {machine}\n\n| scenario | payments/s | p50 ms | p99 ms | p99.9 ms | node CPU ms/payment | batches/payment | commits/payment | fsyncs/payment | node RSS MiB | failed |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
     );
     for s in summaries {
         md.push_str(&format!(
-            "| {} | {:.0} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             s.scenario,
             s.payments_per_sec,
             figure(s.p50_ms, 1),
             figure(s.p99_ms, 1),
             figure(s.p999_ms, 1),
             figure(s.node_cpu_ms_per_payment, 2),
+            figure(s.batches_per_payment, 2),
+            figure(s.commits_per_payment, 2),
             figure(s.fsyncs_per_payment, 2),
             figure(s.node_peak_rss_mib, 0),
             s.failed,
@@ -146,9 +164,15 @@ mod tests {
         let m = Measured::new(
             Duration::from_secs(2),
             outcomes,
-            Some(500.0),
-            Some(100),
-            None,
+            Probed {
+                node_cpu_ms: Some(500.0),
+                fsyncs: Some(100),
+                writes: Some(StoreWrites {
+                    batches: 3000,
+                    transactions: 250,
+                }),
+                node_peak_rss_mib: None,
+            },
         );
         let s = m.summary("t", serde_json::json!({}));
         assert_eq!(s.completed, 1000);
@@ -159,6 +183,8 @@ mod tests {
         assert_eq!(s.payments_per_sec, 500.0);
         assert_eq!(s.node_cpu_ms_per_payment, Some(0.5));
         assert_eq!(s.fsyncs_per_payment, Some(0.1));
+        assert_eq!(s.batches_per_payment, Some(3.0));
+        assert_eq!(s.commits_per_payment, Some(0.25));
     }
 
     #[test]
@@ -166,12 +192,11 @@ mod tests {
         let m = Measured::new(
             Duration::from_secs(1),
             vec![Err("X".into())],
-            None,
-            None,
-            None,
+            Probed::default(),
         );
         let s = m.summary("t", serde_json::json!({}));
         assert_eq!(s.p50_ms, None);
         assert_eq!(s.fsyncs_per_payment, None);
+        assert_eq!(s.commits_per_payment, None);
     }
 }

@@ -12,7 +12,11 @@ use std::{
 use spoke_client::Client;
 use spoke_protocol::{Address, U256};
 
-use crate::{probe, report::Measured, system::System};
+use crate::{
+    probe,
+    report::{Measured, Probed},
+    system::System,
+};
 
 /// Each payment moves this much: small against every balance, so no run runs out of funds or collateral.
 fn amount() -> U256 {
@@ -130,17 +134,22 @@ pub async fn open_loop(system: &System, rate: u32, duration: Duration, seed: u64
 /// The node's CPU time and fsyncs over one measured run.
 struct Meter {
     pid: u32,
+    node: std::net::SocketAddr,
     cpu_ms: Option<f64>,
     syncs: Option<probe::SyncCounter>,
+    writes: Option<probe::StoreWrites>,
 }
 
 impl Meter {
     fn start(system: &System) -> Meter {
         let pid = system.node.pid();
+        let node = system.node.address;
         Meter {
             pid,
+            node,
             syncs: probe::SyncCounter::attach(pid, &std::env::temp_dir()),
             cpu_ms: probe::cpu_ms(pid),
+            writes: probe::store_writes(node),
         }
     }
 
@@ -150,12 +159,22 @@ impl Meter {
             _ => None,
         };
         let fsyncs = self.syncs.and_then(probe::SyncCounter::stop);
+        let writes = match (self.writes, probe::store_writes(self.node)) {
+            (Some(before), Some(after)) => Some(probe::StoreWrites {
+                batches: after.batches - before.batches,
+                transactions: after.transactions - before.transactions,
+            }),
+            _ => None,
+        };
         Measured::new(
             elapsed,
             outcomes,
-            cpu_ms,
-            fsyncs,
-            probe::peak_rss_mib(self.pid),
+            Probed {
+                node_cpu_ms: cpu_ms,
+                fsyncs,
+                writes,
+                node_peak_rss_mib: probe::peak_rss_mib(self.pid),
+            },
         )
     }
 }

@@ -198,6 +198,7 @@ impl NodeProcess {
             .arg(format!("--node-key-file={}", key_file.display()))
             .arg(format!("--database-url={database_url}"))
             .arg("--confirmations=0")
+            .arg("--metrics-public")
             .arg(format!("--collateral-floor={}", dai(FLOOR_DAI)))
             .arg(format!("--collateral-ceiling={}", dai(FLOOR_DAI * 10)))
             .arg(format!(

@@ -9,8 +9,8 @@ use spoke_client::{ClientEvent, NodeApi};
 use spoke_protocol::{
     link_secrets, login_digest, redemption_digest, sha256,
     wire::{
-        ChallengeRequest, ChallengeResponse, LoginRequest, LoginResponse, PendingProposal,
-        RedeemLinkRequest, RedeemLinkResponse,
+        ChallengeRequest, ChallengeResponse, LoginRequest, LoginResponse, PaymentStatus,
+        PendingProposal, RedeemLinkRequest, RedeemLinkResponse,
     },
     Address, Side, Signer, Update, B256, U256,
 };
@@ -95,6 +95,39 @@ async fn two_users_pay_each_other_in_both_directions_and_one_withdraws() {
     )
     .await;
     assert_eq!(bob.balance(dai_token).await, dai(48));
+}
+
+/// Between two users who are online, a payment is three durable steps at the node, not five: the node's lock to
+/// the payee commits with the payer's lock, and its resolve of the payer's lock with the payee's resolve (which
+/// carries the payee's countersignature on that lock); the payer's countersignature on the resolve is the third.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payment_between_online_users_is_three_commits_at_the_node() {
+    let sys = System::start(20).await;
+    let alice = sys.client(1).await;
+    let bob = sys.client(2).await;
+    let dai_token = sys.deployment.dai;
+    sys.fund(&alice, dai(50)).await;
+    sys.collateralize(&bob).await;
+    for n in 1..=3 {
+        let before = sys.store_batches();
+        let id = alice
+            .pay(bob.address(), dai_token, dai(1))
+            .await
+            .expect("pay");
+        alice
+            .wait_payment(id, Duration::from_secs(30))
+            .await
+            .expect("payment completes");
+        eventually(
+            "the node has the payer's countersignature",
+            Duration::from_secs(10),
+            || async { sys.payment_status(id).await == Some(PaymentStatus::Completed) },
+        )
+        .await;
+        assert_eq!(sys.store_batches() - before, 3, "commits of payment {n}");
+    }
+    assert_eq!(bob.balance(dai_token).await, dai(3));
+    assert_eq!(alice.balance(dai_token).await, dai(47));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

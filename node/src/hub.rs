@@ -48,6 +48,12 @@ impl Hub {
         entry(&self.channels, channel_id).lock_owned().await
     }
 
+    /// The mutex of `channel_id` if nobody holds it: for a second channel taken while one is held, which never
+    /// waits, so two requests that each hold one channel and want the other's cannot deadlock.
+    pub fn try_lock(&self, channel_id: B256) -> Option<OwnedMutexGuard<()>> {
+        entry(&self.channels, channel_id).try_lock_owned().ok()
+    }
+
     /// Waits for the dispute mutex of `channel_id`; the node's dispute transactions in it are decided under it.
     pub async fn lock_dispute(&self, channel_id: B256) -> OwnedMutexGuard<()> {
         entry(&self.disputes, channel_id).lock_owned().await

@@ -6,7 +6,10 @@
 //! a token: routes are labelled by their template (`/payments/{id}`), and a path no route matches is `unmatched`,
 //! so a caller cannot grow the series without bound.
 
-use std::{sync::Arc, time::Instant};
+use std::{
+    sync::{atomic::Ordering, Arc},
+    time::Instant,
+};
 
 use axum::{
     extract::{MatchedPath, Request, State},
@@ -24,7 +27,7 @@ use prometheus_client::{
     registry::{Registry, Unit},
 };
 
-use crate::store::PaymentStatus;
+use crate::store::{PaymentStatus, WriteCounts};
 
 /// The media type of the OpenMetrics text format, which Prometheus asks for and parses.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -72,6 +75,8 @@ pub struct Metrics {
     payments: Family<StatusLabels, Gauge>,
     online_users: Gauge,
     collateral_in_flight: Gauge,
+    store_batches: Counter,
+    store_transactions: Counter,
 }
 
 /// What the store and the hub report at a scrape.
@@ -82,6 +87,7 @@ pub struct Snapshot {
     pub payments: Vec<(PaymentStatus, u64)>,
     pub online_users: u64,
     pub collateral_in_flight: u64,
+    pub store_writes: WriteCounts,
 }
 
 fn gauge_value(n: u64) -> i64 {
@@ -134,8 +140,22 @@ impl Metrics {
             "Collateral deposits of the node sent and not yet counted in their channel",
             collateral_in_flight.clone(),
         );
+        let store_batches = Counter::default();
+        registry.register(
+            "store_batches",
+            "Batches of writes the store committed: a user's update with everything it sets in motion is one",
+            store_batches.clone(),
+        );
+        let store_transactions = Counter::default();
+        registry.register(
+            "store_transactions",
+            "Database transactions that made those batches durable; a group commit takes several batches",
+            store_transactions.clone(),
+        );
         Metrics {
             registry,
+            store_batches,
+            store_transactions,
             requests,
             latency,
             channels,
@@ -173,6 +193,15 @@ impl Metrics {
         self.online_users.set(gauge_value(snapshot.online_users));
         self.collateral_in_flight
             .set(gauge_value(snapshot.collateral_in_flight));
+        // The store counts its commits itself (the writer thread has no handle on the metrics); the counters show
+        // its totals.
+        let writes = snapshot.store_writes;
+        self.store_batches
+            .inner()
+            .store(writes.batches, Ordering::Relaxed);
+        self.store_transactions
+            .inner()
+            .store(writes.transactions, Ordering::Relaxed);
         let mut text = String::new();
         // Writing into a String cannot fail; an encoder error would be a bug in a metric's label type, and a
         // partial page is still better for the operator than none.

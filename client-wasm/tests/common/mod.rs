@@ -259,6 +259,22 @@ impl System {
             .expect("deposit sent and counted");
     }
 
+    /// The batches of writes the node's store has committed so far.
+    pub fn store_batches(&self) -> u64 {
+        self.node.state.store.write_counts().batches
+    }
+
+    /// The status of a payment as the node stored it.
+    pub async fn payment_status(&self, id: B256) -> Option<spoke_protocol::wire::PaymentStatus> {
+        self.node
+            .state
+            .store
+            .payment(id)
+            .await
+            .expect("the store answers")
+            .map(|p| p.status)
+    }
+
     pub async fn chain_balance(&self, owner: Address) -> U256 {
         self.chain(0)
             .balance(owner, self.deployment.dai)

@@ -449,6 +449,7 @@ async fn snapshot(state: &AppState) -> Result<Snapshot, ApiError> {
         payments,
         online_users: state.hub.online_users() as u64,
         collateral_in_flight: state.store.collateral(None).await?.len() as u64,
+        store_writes: state.store.write_counts(),
     })
 }
 

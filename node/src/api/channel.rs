@@ -152,6 +152,8 @@ pub(super) struct AcceptedUpdate {
     withdrawal: Option<(u64, SignedCommitment)>,
     /// What the countersignature that came with the proposal made ready.
     countersigned: Countersigned,
+    /// The node's proposal in the payment's other channel, committed with this update.
+    onward: Option<route::Proposed>,
 }
 
 impl AcceptedUpdate {
@@ -159,6 +161,11 @@ impl AcceptedUpdate {
     /// mutex) and returns the answer. Both usually name the user's channel, which is driven once.
     pub async fn finish(self, state: &AppState) -> ProposeResponse {
         let (payment, mut drive) = self.countersigned.into_parts();
+        // The onward channel awaits its user's countersignature now: driving it would find nothing to do.
+        let onward_channel = self.onward.as_ref().map(|o| o.channel_id);
+        if let Some(onward) = self.onward {
+            onward.push(state);
+        }
         for p in payment.iter().chain(&self.payment) {
             route::notify(state, p);
         }
@@ -167,6 +174,7 @@ impl AcceptedUpdate {
                 drive.push(channel);
             }
         }
+        drive.retain(|c| Some(*c) != onward_channel);
         route::drive(state, drive).await;
         self.response
     }
@@ -286,6 +294,7 @@ async fn accept_locked(
                 payment: None,
                 withdrawal: withdrawal.map(|w| (record.epoch, w)),
                 countersigned: Countersigned::default(),
+                onward: None,
             });
         }
     }
@@ -309,7 +318,7 @@ async fn accept_locked(
     };
     let accepted = accept_proposal(&latest.state, &proposal, &ctx).map_err(refused)?;
     let next = accepted.state;
-    let effects = check_user_update(
+    let mut effects = check_user_update(
         state,
         record,
         &latest.state,
@@ -355,11 +364,19 @@ async fn accept_locked(
         node_signature: Some(signature),
         commitment_signatures,
     };
+    // The payment's next step in its other channel, when it can be taken now, commits with this update.
+    let onward = match effects.payment.as_mut() {
+        Some(p) => route::onward(state, p, now).await?,
+        None => None,
+    };
     // The countersignature on the state this one follows, if it came with it, commits with it.
     let mut writes = countersigned.map(|c| c.writes()).unwrap_or_default();
     writes.push(Write::Append(&stored));
     if let Some(p) = &effects.payment {
         writes.push(Write::Payment(p));
+    }
+    if let Some(o) = &onward {
+        writes.push(Write::Append(&o.stored));
     }
     if let Some(id) = effects.quote {
         writes.push(Write::QuoteUsed(id));
@@ -408,6 +425,7 @@ async fn accept_locked(
         payment: effects.payment,
         withdrawal,
         countersigned: Countersigned::default(),
+        onward: onward.map(route::Onward::committed),
     })
 }
 

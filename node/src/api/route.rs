@@ -5,8 +5,10 @@
 //! The work list is the payments table, so a restart resumes exactly where the channels stand.
 
 use spoke_protocol::{
-    check_forward, propose, ChannelState, Context, Error as Protocol, Lock, Side, Update, B256,
+    check_forward, propose, Address, ChannelState, Context, Error as Protocol, Lock, Side, Update,
+    B256,
 };
+use tokio::sync::OwnedMutexGuard;
 
 use super::{now, AppState};
 use crate::{
@@ -134,15 +136,9 @@ async fn drive_one(state: &AppState, channel_id: B256, listening: bool) -> Resul
                 }
                 Update::CreateLock { lock }
             } else {
-                match (payment.status, payment.preimage) {
-                    (PaymentStatus::Resolved, Some(preimage)) => Update::ResolveLock {
-                        id: payment.payer_lock_id,
-                        preimage,
-                    },
-                    (PaymentStatus::Refunding, _) => Update::CancelLock {
-                        id: payment.payer_lock_id,
-                    },
-                    _ => continue,
+                match payer_leg_update(&payment) {
+                    Some(update) => update,
+                    None => continue,
                 }
             };
             match propose(&latest.state, update, &ctx, &state.signer) {
@@ -202,6 +198,142 @@ async fn drive_one(state: &AppState, channel_id: B256, listening: bool) -> Resul
         }
     }
     Ok(ready)
+}
+
+/// The node's update of the payer's lock once the payment has ended at the payee: resolved with the preimage, or
+/// cancelled for a refund.
+fn payer_leg_update(payment: &Payment) -> Option<Update> {
+    match (payment.status, payment.preimage) {
+        (PaymentStatus::Resolved, Some(preimage)) => Some(Update::ResolveLock {
+            id: payment.payer_lock_id,
+            preimage,
+        }),
+        (PaymentStatus::Refunding, _) => Some(Update::CancelLock {
+            id: payment.payer_lock_id,
+        }),
+        _ => None,
+    }
+}
+
+/// The node's proposal in a payment's other channel, made while the user's update that moves the payment (the
+/// payer's lock, the payee's resolve or cancel) is still to be committed, so that both are durable in one commit:
+/// a payment has two durable steps in a row fewer. Holds that channel's mutex until [`Onward::committed`].
+#[derive(Debug)]
+pub(super) struct Onward {
+    _guard: OwnedMutexGuard<()>,
+    pub stored: StoredUpdate,
+    proposed: Proposed,
+}
+
+/// A node proposal that is durable, to push to its user.
+#[derive(Debug)]
+pub(super) struct Proposed {
+    pub channel_id: B256,
+    user: Address,
+    pending: PendingProposal,
+}
+
+impl Onward {
+    /// The batch holding [`Onward::stored`] committed: the channel is free again, its proposal may go out.
+    pub fn committed(self) -> Proposed {
+        self.proposed
+    }
+}
+
+impl Proposed {
+    pub fn push(self, state: &AppState) {
+        state
+            .hub
+            .push(self.user, Event::Proposal(Box::new(self.pending)));
+    }
+}
+
+/// What [`drive_one`] would propose for `payment` in its other channel now, decided ahead of the commit that makes
+/// the payment ready there. `None` whenever `drive_one` could choose something else or might wait: that channel
+/// is busy (its mutex is taken, and is not waited for, since the caller holds another channel's), awaits the
+/// user, is frozen, has other payments or collateral to see to first, or its user is offline for a new lock.
+/// [`drive`] then takes the payment as before, after the commit. The payment's status moves with the lock
+/// (`Forwarded`); the caller writes it in the same batch.
+pub(super) async fn onward(
+    state: &AppState,
+    payment: &mut Payment,
+    now: u64,
+) -> Result<Option<Onward>> {
+    let payee_leg = payment.status == PaymentStatus::Accepted;
+    let (channel_id, update) = if payee_leg {
+        let Some(channel_id) = payment.payee_channel else {
+            return Ok(None);
+        };
+        let lock = payee_lock(payment);
+        if check_forward(&payer_lock(payment), &lock, now, &state.timing).is_err() {
+            return Ok(None);
+        }
+        (channel_id, Update::CreateLock { lock })
+    } else {
+        match payer_leg_update(payment) {
+            Some(update) => (payment.payer_channel, update),
+            None => return Ok(None),
+        }
+    };
+    let Some(guard) = state.hub.try_lock(channel_id) else {
+        return Ok(None);
+    };
+    let Some(record) = state.store.channel(channel_id).await? else {
+        return Ok(None);
+    };
+    if payee_leg && !state.hub.is_online(record.user) {
+        return Ok(None);
+    }
+    let Some(latest) = state.store.latest(channel_id).await? else {
+        return Ok(None);
+    };
+    if latest.awaits_user()
+        || state.store.is_frozen(channel_id).await?
+        || !state
+            .store
+            .payments_to_drive(channel_id, 1)
+            .await?
+            .is_empty()
+        || state
+            .store
+            .collateral(Some(channel_id))
+            .await?
+            .iter()
+            .any(|d| d.status == CollateralStatus::Confirmed)
+    {
+        return Ok(None);
+    }
+    let params = state.params(record.user, record.epoch);
+    let ctx = Context {
+        now,
+        proposer: Side::Node,
+        params: &params,
+        proposer_key: None,
+    };
+    // A refusal (short of collateral or lock slots) is drive_one's to log and wait on.
+    let Ok((next, proposal)) = propose(&latest.state, update, &ctx, &state.signer) else {
+        return Ok(None);
+    };
+    if payee_leg {
+        payment.status = PaymentStatus::Forwarded;
+        payment.updated_at = now;
+    }
+    Ok(Some(Onward {
+        _guard: guard,
+        stored: node_signed(channel_id, &next, &proposal),
+        proposed: Proposed {
+            channel_id,
+            user: record.user,
+            pending: PendingProposal {
+                proposal,
+                payment: payee_leg.then(|| IncomingPayment {
+                    id: payment.id,
+                    payer: payment.payer,
+                    encrypted_preimage: payment.encrypted_preimage.clone(),
+                }),
+            },
+        },
+    }))
 }
 
 /// Collateral above the ceiling goes back to the node's own address: a withdrawal of the node's side, which the

@@ -180,6 +180,14 @@ impl CollateralStatus {
     }
 }
 
+/// What [`Store::write`] has committed since the store was opened: batches (a user's update with everything it sets
+/// in motion is one) and the database transactions that made them durable (a group commit takes several batches).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteCounts {
+    pub batches: u64,
+    pub transactions: u64,
+}
+
 /// One write of a [`Store::write`] batch.
 #[derive(Debug, Clone, Copy)]
 pub enum Write<'a> {
@@ -209,6 +217,9 @@ pub enum Write<'a> {
 /// The node's storage. Every method is one transaction: it completes durably or changes nothing.
 #[async_trait]
 pub trait Store: Send + Sync {
+    /// How many batches and transactions [`Store::write`] has committed, for the metrics.
+    fn write_counts(&self) -> WriteCounts;
+
     /// Records a channel with its opening state at nonce 0. Repeating the same call is answered with
     /// [`Written::AlreadyStored`].
     async fn open_channel(

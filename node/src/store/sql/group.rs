@@ -136,12 +136,16 @@ impl std::fmt::Debug for Job {
 impl GroupCommitter {
     /// Opens the writer's connection to the database at `path` and starts its thread.
     /// Each committed batch is applied to `cache` in commit order, before its caller is answered.
-    pub(super) fn start(path: &Path, cache: Arc<cache::Cache>) -> Result<GroupCommitter> {
+    pub(super) fn start(
+        path: &Path,
+        cache: Arc<cache::Cache>,
+        counts: Arc<Counts>,
+    ) -> Result<GroupCommitter> {
         let conn = SqliteWriter::open(path)?;
         let (jobs, queue) = mpsc::unbounded_channel();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || writer(conn, &cache, queue))
+            .spawn(move || writer(conn, &cache, &counts, queue))
             .map_err(|e| Error::Corrupt {
                 what: "the SQLite writer thread",
                 reason: format!("it did not start: {e}"),
@@ -167,7 +171,12 @@ fn writer_gone() -> Error {
 
 /// The writer thread: takes every job waiting (after [`LINGER`] when busy), commits them as one group, answers,
 /// and sleeps until the next.
-fn writer(mut conn: SqliteWriter, cache: &cache::Cache, mut queue: mpsc::UnboundedReceiver<Job>) {
+fn writer(
+    mut conn: SqliteWriter,
+    cache: &cache::Cache,
+    counts: &Counts,
+    mut queue: mpsc::UnboundedReceiver<Job>,
+) {
     let mut busy = false;
     while let Some(first) = queue.blocking_recv() {
         let mut jobs = vec![first];
@@ -179,6 +188,7 @@ fn writer(mut conn: SqliteWriter, cache: &cache::Cache, mut queue: mpsc::Unbound
         busy = jobs.len() >= BUSY;
         match commit_group(&mut conn, &jobs) {
             Ok(results) => {
+                counts.committed(results.iter().filter(|r| r.is_ok()).count() as u64);
                 for (job, result) in jobs.into_iter().zip(results) {
                     if result.is_ok() {
                         committed(cache, &job.writes);
@@ -194,6 +204,7 @@ fn writer(mut conn: SqliteWriter, cache: &cache::Cache, mut queue: mpsc::Unbound
                 for job in jobs {
                     let result = commit_one(&mut conn, &job.writes);
                     if result.is_ok() {
+                        counts.committed(1);
                         committed(cache, &job.writes);
                     }
                     let _ = job.reply.send(result);

@@ -1,7 +1,13 @@
 //! [`Store`] on SQL through sqlx's `Any` driver: the same queries and the same schema run on SQLite and
 //! PostgreSQL, so both are the same code under the same conformance suite.
 
-use std::{str::FromStr, sync::Arc};
+use std::{
+    str::FromStr,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+};
 
 use async_trait::async_trait;
 use serde::{de::DeserializeOwned, Serialize};
@@ -16,7 +22,7 @@ use sqlx::{
 
 use super::{
     ChannelRecord, CollateralDeposit, CollateralStatus, CommitmentSignatures, Payment,
-    PaymentStatus, Store, StoredUpdate, Write, Written,
+    PaymentStatus, Store, StoredUpdate, Write, WriteCounts, Written,
 };
 use crate::{Error, Result};
 
@@ -32,6 +38,21 @@ pub struct SqlStore {
     group: Option<group::GroupCommitter>,
     /// What the hot path reads, in memory (`cache.rs`); shared by the clones of this handle.
     cache: Arc<cache::Cache>,
+    counts: Arc<Counts>,
+}
+
+/// [`WriteCounts`] as they are counted, by whichever thread commits.
+#[derive(Debug, Default)]
+pub(super) struct Counts {
+    batches: AtomicU64,
+    transactions: AtomicU64,
+}
+
+impl Counts {
+    pub(super) fn committed(&self, batches: u64) {
+        self.batches.fetch_add(batches, Ordering::Relaxed);
+        self.transactions.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 impl SqlStore {
@@ -69,6 +90,7 @@ impl SqlStore {
             .await?;
         MIGRATIONS.run(&pool).await?;
         let cache = Arc::new(cache::Cache::default());
+        let counts = Arc::new(Counts::default());
         let group = if sqlite {
             let options = SqliteConnectOptions::from_str(&url)?;
             if url.contains(":memory:") || url.contains("mode=memory") {
@@ -78,6 +100,7 @@ impl SqlStore {
             Some(group::GroupCommitter::start(
                 options.get_filename(),
                 cache.clone(),
+                counts.clone(),
             )?)
         } else {
             None
@@ -87,6 +110,7 @@ impl SqlStore {
             sqlite,
             group,
             cache,
+            counts,
         })
     }
 }
@@ -124,6 +148,13 @@ impl SqlStore {
 
 #[async_trait]
 impl Store for SqlStore {
+    fn write_counts(&self) -> WriteCounts {
+        WriteCounts {
+            batches: self.counts.batches.load(Ordering::Relaxed),
+            transactions: self.counts.transactions.load(Ordering::Relaxed),
+        }
+    }
+
     async fn open_channel(
         &self,
         channel: &ChannelRecord,
@@ -197,6 +228,7 @@ impl Store for SqlStore {
         let mut tx = self.begin_write().await?;
         let written = run_writes(&mut *tx, writes).await?;
         tx.commit().await?;
+        self.counts.committed(1);
         // Concurrent transactions (PostgreSQL) may reach this line in another order than they committed.
         self.cache.committed(writes, false).await;
         Ok(written)
