@@ -583,6 +583,20 @@ async fn each_endpoint_reports_what_the_store_and_the_chain_hold() {
     assert_eq!(metric("spoke_payments", &[("status", "accepted")]), 1.0);
     assert_eq!(metric("spoke_payments", &[("status", "completed")]), 1.0);
     assert_eq!(metric("spoke_payments", &[("status", "failed")]), 0.0);
+    // The store's commits as the store counts them; the two payments above were one batch of one transaction.
+    let counts = n.store.write_counts();
+    assert!(
+        counts.batches >= 1 && counts.transactions >= 1,
+        "{counts:?}"
+    );
+    assert_eq!(
+        metric("spoke_store_batches_total", &[]),
+        counts.batches as f64
+    );
+    assert_eq!(
+        metric("spoke_store_transactions_total", &[]),
+        counts.transactions as f64
+    );
     assert_eq!(
         metric(
             "spoke_http_requests_total",
