@@ -7,10 +7,36 @@ use spoke_protocol::{json::from_slice, wire::NodeEvent};
 
 use crate::{client::Background, platform, Client};
 
+/// The first wait before connecting again, and the longest.
+const FIRST_WAIT: Duration = Duration::from_millis(100);
+const LONGEST_WAIT: Duration = Duration::from_secs(5);
+
+/// How a connection to the node's WebSocket ended.
+#[derive(Debug)]
+enum Ended {
+    /// It worked until the node closed it, or it dropped: the node drops a connection whose pushes pile up
+    /// unread, as under a burst of payments to one user.
+    AfterWorking(Option<String>),
+    /// It could not be made, or it delivered nothing before it closed.
+    Failed(String),
+}
+
+/// How long to wait before the next connection, and the wait to start from if that one fails too. Waits double
+/// while connecting fails, up to [`LONGEST_WAIT`]. A connection that worked starts again from [`FIRST_WAIT`]: while
+/// the client is not listening, proposals pushed to it (a payment's lock to it, above all) wait for it, so a
+/// connection dropped under load must come back at once, however often connecting had failed before.
+fn waits(previous: Duration, ended: &Ended) -> (Duration, Duration) {
+    let wait = match ended {
+        Ended::AfterWorking(_) => FIRST_WAIT,
+        Ended::Failed(_) => previous,
+    };
+    (wait, (wait * 2).min(LONGEST_WAIT))
+}
+
 pub(crate) fn spawn(client: &Client) {
     let mut background = client.downgrade();
     platform::spawn(async move {
-        let mut backoff = Duration::from_millis(100);
+        let mut backoff = FIRST_WAIT;
         loop {
             let url = match background.client().map(|c| socket_url(&c)) {
                 Some(Ok(url)) => url,
@@ -20,18 +46,19 @@ pub(crate) fn spawn(client: &Client) {
                 }
                 None => return,
             };
-            match listen(&mut background, &url).await {
-                Ok(()) => backoff = Duration::from_millis(100),
-                Err(e) => tracing::debug!(error = %e, "the node's WebSocket dropped"),
+            let ended = listen(&mut background, &url).await;
+            if let Ended::AfterWorking(Some(e)) | Ended::Failed(e) = &ended {
+                tracing::debug!(error = %e, "the node's WebSocket dropped");
             }
+            let (wait, next) = waits(backoff, &ended);
+            backoff = next;
             if background
-                .unless_stopped(platform::sleep(backoff))
+                .unless_stopped(platform::sleep(wait))
                 .await
                 .is_none()
             {
                 return;
             }
-            backoff = (backoff * 2).min(Duration::from_secs(5));
             let Some(client) = background.client() else {
                 return;
             };
@@ -61,7 +88,7 @@ fn take(client: &Client, text: &str) {
 }
 
 #[cfg(not(target_arch = "wasm32"))]
-async fn listen(background: &mut Background, url: &str) -> Result<(), String> {
+async fn listen(background: &mut Background, url: &str) -> Ended {
     use futures_util::StreamExt;
     use tokio_tungstenite::tungstenite::Message;
 
@@ -77,31 +104,37 @@ async fn listen(background: &mut Background, url: &str) -> Result<(), String> {
         ))
         .await
     else {
-        return Ok(());
+        // The client stopped: the loop ends at its next wait.
+        return Ended::AfterWorking(None);
     };
-    let (mut socket, _) = connected.map_err(|e| e.to_string())?;
+    let mut socket = match connected {
+        Ok((socket, _)) => socket,
+        Err(e) => return Ended::Failed(e.to_string()),
+    };
     loop {
         let Some(Some(message)) = background.unless_stopped(socket.next()).await else {
             // Closed or dropped, or the node closed the stream; dropping the socket closes the connection.
-            return Ok(());
+            return Ended::AfterWorking(None);
         };
         let Some(client) = background.client() else {
-            return Ok(());
+            return Ended::AfterWorking(None);
         };
-        match message.map_err(|e| e.to_string())? {
-            Message::Text(text) => take(&client, &text),
-            Message::Close(_) => return Ok(()),
-            _ => {}
+        match message {
+            Ok(Message::Text(text)) => take(&client, &text),
+            Ok(Message::Close(_)) => return Ended::AfterWorking(None),
+            Ok(_) => {}
+            Err(e) => return Ended::AfterWorking(Some(e.to_string())),
         }
     }
 }
 
 #[cfg(target_arch = "wasm32")]
-async fn listen(background: &mut Background, url: &str) -> Result<(), String> {
+async fn listen(background: &mut Background, url: &str) -> Ended {
     use wasm_bindgen::{closure::Closure, JsCast};
 
-    let socket = web_sys::WebSocket::new(url)
-        .map_err(|_| "the WebSocket could not be opened".to_string())?;
+    let Ok(socket) = web_sys::WebSocket::new(url) else {
+        return Ended::Failed("the WebSocket could not be opened".into());
+    };
     // The socket's callbacks feed a channel the loop below reads; `None` means the socket closed.
     let (sender, mut received) = tokio::sync::mpsc::unbounded_channel::<Option<String>>();
     let on_message = {
@@ -117,18 +150,26 @@ async fn listen(background: &mut Background, url: &str) -> Result<(), String> {
     });
     socket.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     socket.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+    // The page's WebSocket tells a connection that failed from one that closed only by its `close` event's code;
+    // a connection that delivered a push worked.
+    let mut worked = false;
     // The stop signal is awaited here, not around this function, so that the cleanup below always runs.
     while let Some(Some(Some(text))) = background.unless_stopped(received.recv()).await {
         let Some(client) = background.client() else {
             break;
         };
+        worked = true;
         take(&client, &text);
     }
     // The callbacks are about to be freed: the socket must not call them again.
     socket.set_onmessage(None);
     socket.set_onclose(None);
     let _ = socket.close();
-    Ok(())
+    if worked {
+        Ended::AfterWorking(None)
+    } else {
+        Ended::Failed("the WebSocket closed before the node pushed anything".into())
+    }
 }
 
 #[cfg(test)]
@@ -139,6 +180,27 @@ mod tests {
     };
 
     use super::*;
+
+    #[test]
+    fn a_connection_that_worked_is_made_again_at_once_however_often_connecting_failed_before() {
+        let failed = || Ended::Failed("refused".into());
+        let mut backoff = FIRST_WAIT;
+        let mut waited = Vec::new();
+        for _ in 0..8 {
+            let (wait, next) = waits(backoff, &failed());
+            waited.push(wait.as_millis());
+            backoff = next;
+        }
+        assert_eq!(waited, [100, 200, 400, 800, 1600, 3200, 5000, 5000]);
+        for ended in [
+            Ended::AfterWorking(Some("connection reset".into())),
+            Ended::AfterWorking(None),
+        ] {
+            assert_eq!(waits(backoff, &ended), (FIRST_WAIT, FIRST_WAIT * 2));
+        }
+        // And it fails again: the waits grow from the first one.
+        assert_eq!(waits(FIRST_WAIT * 2, &failed()).0, FIRST_WAIT * 2);
+    }
 
     #[test]
     fn events_decode_as_serde_decodes_them() {
