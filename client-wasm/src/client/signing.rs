@@ -163,32 +163,11 @@ impl Client {
         Ok(())
     }
 
-    /// The first lock paid to this client that it can resolve: in its state, with a preimage it saved, and not
-    /// too close to expiry for an off-chain resolve.
+    /// The oldest lock paid to this client that it can resolve now (see [`oldest_resolvable`]).
     async fn next_resolvable(&self) -> Option<(Lock, B256)> {
         let channel = self.shared.channel.lock().await;
         let margin = channel.params().timing.safety_margin;
-        let now = now();
-        channel
-            .state
-            .locks
-            .iter()
-            .filter(|l| l.sender == Side::Node && now + margin <= l.expiry)
-            .find_map(|l| {
-                let by_id = channel
-                    .snapshot
-                    .preimages
-                    .iter()
-                    .find(|(id, _)| *id == l.id);
-                let by_hashlock = channel
-                    .snapshot
-                    .link_preimages
-                    .iter()
-                    .find(|(hashlock, _)| *hashlock == l.hashlock);
-                by_id
-                    .or(by_hashlock)
-                    .map(|(_, preimage)| (l.clone(), *preimage))
-            })
+        oldest_resolvable(&channel.state, &channel.snapshot, now() + margin)
     }
 
     /// Proposes the resolve of every lock paid to this client whose preimage it holds. The work list is the
@@ -599,6 +578,37 @@ impl Client {
     }
 }
 
+/// The lock paid to this client that came first among those it can resolve: in `state`, with a preimage it saved,
+/// and not expiring before `safe_until` (an off-chain resolve needs that margin). First come, first resolved: the
+/// preimages are saved in the order the locks came, while the state keeps its locks by id. Taking them by id let a
+/// stream of new locks with lower ids hold back one with a high id for seconds (a shop paid by many at once).
+fn oldest_resolvable(
+    state: &ChannelState,
+    snapshot: &Snapshot,
+    safe_until: u64,
+) -> Option<(Lock, B256)> {
+    let resolvable = |l: &&Lock| l.sender == Side::Node && safe_until <= l.expiry;
+    let by_id = snapshot.preimages.iter().find_map(|(id, preimage)| {
+        state
+            .lock(*id)
+            .filter(resolvable)
+            .map(|l| (l.clone(), *preimage))
+    });
+    by_id.or_else(|| {
+        snapshot
+            .link_preimages
+            .iter()
+            .find_map(|(hashlock, preimage)| {
+                state
+                    .locks
+                    .iter()
+                    .filter(resolvable)
+                    .find(|l| l.hashlock == *hashlock)
+                    .map(|l| (l.clone(), *preimage))
+            })
+    })
+}
+
 /// The payment `update` ends, when it resolves (completed) or cancels (failed) one of this client's own locks in
 /// `state`.
 fn payment_ended(state: &ChannelState, update: &Update) -> Option<(B256, bool)> {
@@ -613,4 +623,75 @@ fn payment_ended(state: &ChannelState, update: &Update) -> Option<(B256, bool)> 
 /// The id of the payment `lock` is in `state`, when it is this client's own (it pays the node).
 pub(super) fn own_payment(state: &ChannelState, lock: &Lock) -> Option<B256> {
     (lock.sender == Side::User).then(|| spoke_protocol::payment_id(state.channel_id, lock.id))
+}
+
+#[cfg(test)]
+mod tests {
+    use spoke_protocol::{Address, Timing};
+
+    use super::*;
+
+    fn lock(id: u8, sender: Side, expiry: u64) -> Lock {
+        Lock {
+            id: B256::repeat_byte(id),
+            asset: Address::ZERO,
+            amount: U256::from(1),
+            sender,
+            hashlock: B256::repeat_byte(id ^ 0x80),
+            expiry,
+        }
+    }
+
+    #[test]
+    fn locks_paid_to_the_client_are_resolved_in_the_order_they_came_not_by_id() {
+        let mut state = ChannelState::initial(B256::repeat_byte(9));
+        // Kept by id, as the state keeps them.
+        state.locks = vec![
+            lock(0x01, Side::Node, 1_000),
+            lock(0x02, Side::User, 1_000),
+            lock(0x03, Side::Node, 100),
+            lock(0x7f, Side::Node, 1_000),
+            lock(0xf0, Side::Node, 1_000),
+        ];
+        let preimage = |id: u8| (B256::repeat_byte(id), B256::repeat_byte(id ^ 0x40));
+        let mut snapshot = Snapshot {
+            params: ChannelParams {
+                chain_id: 1,
+                contract: Address::repeat_byte(1),
+                user: Address::repeat_byte(2),
+                node: Address::repeat_byte(3),
+                epoch: 0,
+                allowed_assets: vec![],
+                timing: Timing::default(),
+                max_locks: 8,
+            },
+            latest: None,
+            unanswered: None,
+            commitments: vec![],
+            // 0x03 came first but expires too soon; 0x02 is the client's own lock; then 0xf0, then 0x01.
+            preimages: vec![
+                preimage(0x03),
+                preimage(0x02),
+                preimage(0xf0),
+                preimage(0x01),
+            ],
+            link_preimages: vec![(B256::repeat_byte(0x7f ^ 0x80), B256::repeat_byte(7))],
+            spent: vec![],
+        };
+        let next = |s: &Snapshot| oldest_resolvable(&state, s, 500).map(|(l, p)| (l.id[0], p));
+        assert_eq!(
+            next(&snapshot),
+            Some((0xf0, B256::repeat_byte(0xf0 ^ 0x40)))
+        );
+        snapshot.preimages.retain(|(id, _)| id[0] != 0xf0);
+        assert_eq!(
+            next(&snapshot),
+            Some((0x01, B256::repeat_byte(0x01 ^ 0x40)))
+        );
+        // A link's lock carries no preimage of its own: it is found by its hashlock.
+        snapshot.preimages.clear();
+        assert_eq!(next(&snapshot), Some((0x7f, B256::repeat_byte(7))));
+        snapshot.link_preimages.clear();
+        assert_eq!(next(&snapshot), None);
+    }
 }
