@@ -65,15 +65,9 @@ async fn pending_of(state: &AppState, latest: &StoredUpdate) -> Result<Option<Pe
         return Ok(None);
     };
     let payment = match &update {
-        Update::CreateLock { lock } if lock.sender == Side::Node => state
-            .store
-            .payment(lock.id)
-            .await?
-            .map(|p| IncomingPayment {
-                id: p.id,
-                payer: p.payer,
-                encrypted_preimage: p.encrypted_preimage,
-            }),
+        Update::CreateLock { lock } if lock.sender == Side::Node => {
+            state.store.payment(lock.id).await?.map(|p| incoming(&p))
+        }
         _ => None,
     };
     Ok(Some(PendingProposal {
@@ -153,15 +147,10 @@ async fn drive_one(state: &AppState, channel_id: B256, listening: bool) -> Resul
                         writes.push(Write::Payment(&payment));
                     }
                     state.store.write(&writes).await?;
-                    let incoming = payee_leg.then(|| IncomingPayment {
-                        id: payment.id,
-                        payer: payment.payer,
-                        encrypted_preimage: payment.encrypted_preimage.clone(),
-                    });
                     proposed = Some((
                         PendingProposal {
                             proposal,
-                            payment: incoming,
+                            payment: payee_leg.then(|| incoming(&payment)),
                         },
                         payee_leg.then_some(payment),
                     ));
@@ -326,11 +315,7 @@ pub(super) async fn onward(
             user: record.user,
             pending: PendingProposal {
                 proposal,
-                payment: payee_leg.then(|| IncomingPayment {
-                    id: payment.id,
-                    payer: payment.payer,
-                    encrypted_preimage: payment.encrypted_preimage.clone(),
-                }),
+                payment: payee_leg.then(|| incoming(payment)),
             },
         },
     }))
@@ -478,6 +463,15 @@ fn node_signed(
         user_signature: None,
         node_signature: Some(proposal.signature),
         commitment_signatures: None,
+    }
+}
+
+/// What the payee's client learns of a payment with the node's lock to it.
+fn incoming(p: &Payment) -> IncomingPayment {
+    IncomingPayment {
+        id: p.id,
+        payer: p.payer,
+        encrypted_preimage: p.encrypted_preimage.clone(),
     }
 }
 
