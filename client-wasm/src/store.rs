@@ -196,11 +196,12 @@ impl KvStore {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use spoke_protocol::{Address, Timing};
 
-    fn params(allowed_assets: Vec<Address>) -> ChannelParams {
+    /// A channel's parameters for unit tests.
+    pub(crate) fn params(allowed_assets: Vec<Address>) -> ChannelParams {
         ChannelParams {
             chain_id: 1,
             contract: Address::repeat_byte(1),

@@ -627,7 +627,7 @@ pub(super) fn own_payment(state: &ChannelState, lock: &Lock) -> Option<B256> {
 
 #[cfg(test)]
 mod tests {
-    use spoke_protocol::{Address, Timing};
+    use spoke_protocol::Address;
 
     use super::*;
 
@@ -655,16 +655,7 @@ mod tests {
         ];
         let preimage = |id: u8| (B256::repeat_byte(id), B256::repeat_byte(id ^ 0x40));
         let mut snapshot = Snapshot {
-            params: ChannelParams {
-                chain_id: 1,
-                contract: Address::repeat_byte(1),
-                user: Address::repeat_byte(2),
-                node: Address::repeat_byte(3),
-                epoch: 0,
-                allowed_assets: vec![],
-                timing: Timing::default(),
-                max_locks: 8,
-            },
+            params: crate::store::tests::params(vec![]),
             latest: None,
             unanswered: None,
             commitments: vec![],
