@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{dai, System};
+use common::{dai, pay_and_wait, System};
 use spoke_client::{ChannelStatus, Client, ClientEvent, Error, ExitStep};
 use spoke_protocol::{lock_leaf, merkle_proof, Lock, SignedState, U256};
 
@@ -51,14 +51,7 @@ async fn exit_with_time_travel(
 
 /// `amount` of Dai from `payer` to `payee`, completed.
 async fn pay(system: &System, payer: &Client, payee: &Client, amount: U256) {
-    let id = payer
-        .pay(payee.address(), system.deployment.dai, amount)
-        .await
-        .expect("paid");
-    payer
-        .wait_payment(id, Duration::from_secs(30))
-        .await
-        .expect("completed");
+    pay_and_wait(payer, payee.address(), system.deployment.dai, amount).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

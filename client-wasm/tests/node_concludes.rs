@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{dai, eventually, System};
+use common::{dai, eventually, pay_and_wait, System};
 use spoke_client::{ClientEvent, ExitStep};
 use spoke_contracts::bindings::ChannelManager;
 
@@ -23,14 +23,7 @@ async fn the_node_concludes_and_claims_a_dispute_its_user_abandoned() {
     let payee = system.client(2).await;
     system.collateralize(&payee).await;
     system.fund(&payer, dai(10)).await;
-    let id = payer
-        .pay(payee.address(), system.deployment.dai, dai(3))
-        .await
-        .expect("paid");
-    payer
-        .wait_payment(id, Duration::from_secs(30))
-        .await
-        .expect("completed");
+    pay_and_wait(&payer, payee.address(), system.deployment.dai, dai(3)).await;
     let latest = payer.export_state().await.expect("a double-signed state");
     let owed = latest
         .state

@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{dai, eventually, System};
+use common::{dai, eventually, pay_and_wait, System};
 use spoke_client::{ClientEvent, NodeApi};
 use spoke_protocol::{
     link_secrets, login_digest, redemption_digest, sha256,
@@ -26,14 +26,7 @@ async fn two_users_pay_each_other_in_both_directions_and_one_withdraws() {
 
     let mut bob_events = bob.events();
     // The node has no collateral in Bob's channel yet: the payment waits for the node's deposit.
-    let id = alice
-        .pay(bob.address(), dai_token, dai(5))
-        .await
-        .expect("pay");
-    alice
-        .wait_payment(id, Duration::from_secs(30))
-        .await
-        .expect("payment completes");
+    pay_and_wait(&alice, bob.address(), dai_token, dai(5)).await;
     eventually("Bob's balance", Duration::from_secs(10), || async {
         bob.balance(dai_token).await == dai(55)
     })
@@ -110,14 +103,7 @@ async fn a_payment_between_online_users_is_three_commits_at_the_node() {
     sys.collateralize(&bob).await;
     for n in 1..=3 {
         let before = sys.store_batches();
-        let id = alice
-            .pay(bob.address(), dai_token, dai(1))
-            .await
-            .expect("pay");
-        alice
-            .wait_payment(id, Duration::from_secs(30))
-            .await
-            .expect("payment completes");
+        let id = pay_and_wait(&alice, bob.address(), dai_token, dai(1)).await;
         eventually(
             "the node has the payer's countersignature",
             Duration::from_secs(10),

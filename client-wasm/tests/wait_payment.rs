@@ -4,9 +4,7 @@
 
 mod common;
 
-use std::time::Duration;
-
-use common::{dai, System};
+use common::{dai, pay_and_wait, System};
 use spoke_protocol::wire::{PaymentRecord, PaymentStatus};
 
 /// Requests the node answered on `route`, by its `/metrics`.
@@ -54,14 +52,7 @@ async fn waiting_for_its_own_payment_asks_the_node_nothing() {
     }
 
     for amount in [3, 4] {
-        let id = alice
-            .pay(bob.address(), sys.deployment.dai, dai(amount))
-            .await
-            .expect("pay");
-        alice
-            .wait_payment(id, Duration::from_secs(30))
-            .await
-            .expect("the payment completes");
+        pay_and_wait(&alice, bob.address(), sys.deployment.dai, dai(amount)).await;
     }
 
     for ((route, requests), before) in expected.into_iter().zip(before) {

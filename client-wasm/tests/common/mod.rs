@@ -327,6 +327,24 @@ impl System {
 }
 
 /// Waits until `check` holds, up to `timeout`.
+/// `payer` pays `amount` of `asset` to `recipient` and waits until the payment has completed. Returns its id.
+pub async fn pay_and_wait(
+    payer: &Client,
+    recipient: Address,
+    asset: Address,
+    amount: U256,
+) -> B256 {
+    let id = payer
+        .pay(recipient, asset, amount)
+        .await
+        .expect("the payment is accepted");
+    payer
+        .wait_payment(id, Duration::from_secs(30))
+        .await
+        .expect("the payment completes");
+    id
+}
+
 pub async fn eventually<F, Fut>(what: &str, timeout: Duration, mut check: F)
 where
     F: FnMut() -> Fut,
