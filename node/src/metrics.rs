@@ -32,16 +32,6 @@ use crate::store::{PaymentStatus, WriteCounts};
 /// The media type of the OpenMetrics text format, which Prometheus asks for and parses.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// Every status a payment can be in, for the per-status gauges.
-pub const PAYMENT_STATUSES: [PaymentStatus; 6] = [
-    PaymentStatus::Accepted,
-    PaymentStatus::Forwarded,
-    PaymentStatus::Resolved,
-    PaymentStatus::Completed,
-    PaymentStatus::Refunding,
-    PaymentStatus::Failed,
-];
-
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     route: String,
@@ -83,7 +73,7 @@ pub struct Metrics {
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     pub channels: u64,
-    /// Payments by status, in [`PAYMENT_STATUSES`] order.
+    /// Payments by status, in [`PaymentStatus::ALL`] order.
     pub payments: Vec<(PaymentStatus, u64)>,
     pub online_users: u64,
     pub collateral_in_flight: u64,

@@ -314,6 +314,16 @@ crate::json_enum!(PaymentStatus {
 });
 
 impl PaymentStatus {
+    /// Every status, in the order a payment goes through them.
+    pub const ALL: [PaymentStatus; 6] = [
+        PaymentStatus::Accepted,
+        PaymentStatus::Forwarded,
+        PaymentStatus::Resolved,
+        PaymentStatus::Completed,
+        PaymentStatus::Refunding,
+        PaymentStatus::Failed,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             PaymentStatus::Accepted => "accepted",
@@ -326,15 +336,7 @@ impl PaymentStatus {
     }
 
     pub fn parse(text: &str) -> Option<PaymentStatus> {
-        Some(match text {
-            "accepted" => PaymentStatus::Accepted,
-            "forwarded" => PaymentStatus::Forwarded,
-            "resolved" => PaymentStatus::Resolved,
-            "completed" => PaymentStatus::Completed,
-            "refunding" => PaymentStatus::Refunding,
-            "failed" => PaymentStatus::Failed,
-            _ => return None,
-        })
+        PaymentStatus::ALL.into_iter().find(|s| s.as_str() == text)
     }
 
     /// Whether the payment has reached an end.

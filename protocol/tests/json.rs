@@ -217,14 +217,8 @@ fn node_answers_read_as_serde_reads_them() {
         code: "REFUSED".into(),
         message: "no".into(),
     });
-    for status in [
-        PaymentStatus::Accepted,
-        PaymentStatus::Forwarded,
-        PaymentStatus::Resolved,
-        PaymentStatus::Completed,
-        PaymentStatus::Refunding,
-        PaymentStatus::Failed,
-    ] {
+    for status in PaymentStatus::ALL {
+        assert_eq!(PaymentStatus::parse(status.as_str()), Some(status));
         agrees(&PaymentRecord {
             id: b256(14),
             payer: address(9),

@@ -19,8 +19,8 @@ use subtle::ConstantTimeEq;
 
 use super::{ApiError, AppState};
 use crate::{
-    metrics::{Snapshot, CONTENT_TYPE, PAYMENT_STATUSES},
-    store::{ChannelRecord, CollateralDeposit, Payment},
+    metrics::{Snapshot, CONTENT_TYPE},
+    store::{ChannelRecord, CollateralDeposit, Payment, PaymentStatus},
     Error,
 };
 
@@ -428,8 +428,8 @@ pub async fn disputes(
 
 /// The counts `/admin/summary` and `/metrics` report.
 async fn snapshot(state: &AppState) -> Result<Snapshot, ApiError> {
-    let mut payments = Vec::with_capacity(PAYMENT_STATUSES.len());
-    for status in PAYMENT_STATUSES {
+    let mut payments = Vec::with_capacity(PaymentStatus::ALL.len());
+    for status in PaymentStatus::ALL {
         let count = state
             .store
             .payments_with_status(status, COUNT_LIMIT)
