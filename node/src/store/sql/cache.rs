@@ -18,10 +18,13 @@
 //! which is why one database serves one node process (README, "Running a node").
 
 use std::{
-    collections::{BTreeSet, HashMap},
+    collections::{BTreeMap, HashMap},
     future::Future,
     hash::Hash,
-    sync::{Arc, Mutex},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex,
+    },
 };
 
 use spoke_protocol::{Address, B256};
@@ -100,8 +103,53 @@ impl<K: Eq + Hash + Copy, V: Clone> Slots<K, V> {
     }
 }
 
-/// Payments a channel has to drive, by (created at, id): the order the node takes them in.
-pub(super) type DriveList = BTreeSet<(u64, B256)>;
+/// Payments a channel has to drive, in the order the node takes them: by the second they were created, then in the
+/// order they came to this list (a list read from the database, which knows only the second, comes in id order).
+/// By (second, id) alone, payments arriving later in a second overtook one with a higher id: with fifty payers
+/// paying one payee, some waited close to a second for their turn.
+#[derive(Debug, Clone, Default)]
+pub(super) struct DriveList {
+    order: BTreeMap<(u64, u64), B256>,
+    keys: HashMap<B256, (u64, u64)>,
+}
+
+/// Arrivals at every drive list of this process, counted: the tiebreak within a second.
+static ARRIVALS: AtomicU64 = AtomicU64::new(0);
+
+impl DriveList {
+    /// Adds a payment at the end of its second, unless it is on the list already.
+    pub fn insert(&mut self, created_at: u64, id: B256) {
+        self.keys.entry(id).or_insert_with(|| {
+            let key = (created_at, ARRIVALS.fetch_add(1, Ordering::Relaxed));
+            self.order.insert(key, id);
+            key
+        });
+    }
+
+    pub fn remove(&mut self, id: &B256) {
+        if let Some(key) = self.keys.remove(id) {
+            self.order.remove(&key);
+        }
+    }
+
+    /// The payments, first to drive first.
+    pub fn ids(&self) -> impl Iterator<Item = B256> + '_ {
+        self.order.values().copied()
+    }
+}
+
+impl FromIterator<(u64, B256)> for DriveList {
+    /// From (created at, id) pairs in any order.
+    fn from_iter<I: IntoIterator<Item = (u64, B256)>>(pairs: I) -> DriveList {
+        let mut pairs: Vec<_> = pairs.into_iter().collect();
+        pairs.sort_unstable();
+        let mut list = DriveList::default();
+        for (created_at, id) in pairs {
+            list.insert(created_at, id);
+        }
+        list
+    }
+}
 
 /// Everything the store caches.
 #[derive(Debug, Default)]
@@ -219,16 +267,15 @@ impl Cache {
             }
             return;
         }
-        let entry = (payment.created_at, payment.id);
         for channel_id in channels {
             let wanted = to_drive(payment, channel_id);
             self.drive
                 .update(channel_id, |held| {
                     if let Some(list) = held.as_mut() {
                         if wanted {
-                            list.insert(entry);
+                            list.insert(payment.created_at, payment.id);
                         } else {
-                            list.remove(&entry);
+                            list.remove(&payment.id);
                         }
                     }
                 })
@@ -303,5 +350,29 @@ mod tests {
         let slots: Slots<u8, u32> = Slots::default();
         slots.update(1, |v| *v = v.map(|n| n + 1)).await;
         assert_eq!(slots.get(1, || async { Ok(3) }).await.ok(), Some(3));
+    }
+
+    #[test]
+    fn a_drive_list_keeps_arrival_order_within_a_second_and_older_seconds_first() {
+        let id = |byte| B256::repeat_byte(byte);
+        // Read from the database: by second, then id.
+        let mut list: DriveList = [(5, id(9)), (4, id(7)), (5, id(3))].into_iter().collect();
+        assert_eq!(list.ids().collect::<Vec<_>>(), [id(7), id(3), id(9)]);
+        // Later arrivals go after those of their second, whatever their id; an older second still goes first.
+        list.insert(5, id(1));
+        list.insert(4, id(8));
+        list.insert(5, id(9));
+        assert_eq!(
+            list.ids().collect::<Vec<_>>(),
+            [id(7), id(8), id(3), id(9), id(1)]
+        );
+        list.remove(&id(3));
+        list.remove(&id(2));
+        list.insert(5, id(3));
+        assert_eq!(
+            list.ids().collect::<Vec<_>>(),
+            [id(7), id(8), id(9), id(1), id(3)],
+            "a payment taken off and put back goes to the end of its second"
+        );
     }
 }

@@ -253,7 +253,7 @@ impl Store for SqlStore {
             .get(channel_id, || self.load_drive_list(channel_id))
             .await?;
         let mut payments = Vec::new();
-        for (_, id) in list {
+        for id in list.ids() {
             if payments.len() >= limit as usize {
                 break;
             }
