@@ -172,8 +172,6 @@ struct Shared {
     events: broadcast::Sender<ClientEvent>,
     /// Who paid the locks this client is about to resolve, for its events.
     senders: std::sync::Mutex<std::collections::HashMap<B256, Address>>,
-    /// Whether a task is proposing resolves; one at a time keeps them in order.
-    resolving: AtomicBool,
     /// Set by [`Client::exit`]: nothing more is signed in this channel.
     exiting: AtomicBool,
     /// Set by [`Client::close`]; background tasks also stop when it drops with the client.
@@ -278,7 +276,6 @@ impl Client {
                 channel: Mutex::new(channel),
                 events,
                 senders: Default::default(),
-                resolving: AtomicBool::new(false),
                 exiting: AtomicBool::new(false),
                 stop: tokio::sync::watch::channel(false).0,
                 node_key: std::sync::OnceLock::new(),
