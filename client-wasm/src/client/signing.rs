@@ -177,20 +177,13 @@ impl Client {
         for _ in 0..64 {
             let mut channel = self.shared.channel.lock().await;
             match self.resolve_held(&mut channel).await {
-                Err(e) if e.is_node("STALE_NONCE") => {
-                    // As in `propose_with`: an answer to this client was lost; catch up, then resolve.
+                Err(e) => {
                     drop(channel);
-                    self.resync().await?;
-                    Box::pin(self.sync()).await?;
+                    self.catch_up(e)
+                        .await
+                        .inspect_err(|e| tracing::warn!(error = %e, "resolve not accepted yet"))?;
                 }
-                Err(e) if e.is_node("PENDING_PROPOSAL") => {
-                    drop(channel);
-                    Box::pin(self.sync()).await?;
-                }
-                other => {
-                    return other
-                        .inspect_err(|e| tracing::warn!(error = %e, "resolve not accepted yet"))
-                }
+                done => return done,
             }
         }
         Err(Error::Timeout("a free nonce in a busy channel"))
@@ -368,20 +361,27 @@ impl Client {
     ) -> Result<ProposeResponse> {
         for _ in 0..64 {
             match self.propose_once(&update, route.clone()).await {
-                Err(e) if e.is_node("STALE_NONCE") => {
-                    // The node is ahead: an answer to this client was lost (the node stored and countersigned
-                    // a state this client signed). Its double-signed copy carries this client's own signature.
-                    self.resync().await?;
-                    Box::pin(self.sync()).await?;
-                }
-                Err(e) if e.is_node("PENDING_PROPOSAL") => {
-                    // Taking the node's proposal may itself propose (a resolve), hence the box.
-                    Box::pin(self.sync()).await?;
-                }
-                other => return other,
+                Err(e) => self.catch_up(e).await?,
+                done => return done,
             }
         }
         Err(Error::Timeout("a free nonce in a busy channel"))
+    }
+
+    /// After the node refused a proposal because the channel had moved on without this client, catches up so the
+    /// proposal can be made again (`Ok`); any other refusal is given back.
+    async fn catch_up(&self, refusal: Error) -> Result<()> {
+        if refusal.is_node("STALE_NONCE") {
+            // The node is ahead: an answer to this client was lost (the node stored and countersigned a state this
+            // client signed). Its double-signed copy carries this client's own signature.
+            self.resync().await?;
+            Box::pin(self.sync()).await
+        } else if refusal.is_node("PENDING_PROPOSAL") {
+            // Taking the node's proposal may itself propose (a resolve), hence the box.
+            Box::pin(self.sync()).await
+        } else {
+            Err(refusal)
+        }
     }
 
     async fn propose_once(&self, update: &Update, route: Option<Route>) -> Result<ProposeResponse> {
