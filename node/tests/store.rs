@@ -582,6 +582,50 @@ async fn payment_listings_are_ordered_and_limited(store: &dyn Store) {
         .all(|p| p.status == PaymentStatus::Failed));
 }
 
+async fn payments_are_counted_by_status(store: &dyn Store) {
+    let count = |counts: &[(PaymentStatus, u64)], status| {
+        counts
+            .iter()
+            .find(|(s, _)| *s == status)
+            .map_or(0, |(_, n)| *n)
+    };
+    let before = store.payment_counts().await.expect("count");
+    assert!(
+        before.iter().all(|(_, n)| *n > 0),
+        "a status with no payments is left out: {before:?}"
+    );
+    let payer = Channel::new(0x2d, 0);
+    let payee = Channel::new(0x2e, 0);
+    let t = common::NOW + 2_000_000;
+    let mut refunded = payment(3, &payer, Some(&payee), PaymentStatus::Refunding, t);
+    for p in [
+        &payment(1, &payer, Some(&payee), PaymentStatus::Completed, t),
+        &payment(2, &payer, Some(&payee), PaymentStatus::Completed, t),
+        &refunded,
+    ] {
+        store.write(&[Write::Payment(p)]).await.expect("write");
+    }
+    refunded.status = PaymentStatus::Failed;
+    store
+        .write(&[Write::Payment(&refunded)])
+        .await
+        .expect("write");
+
+    let after = store.payment_counts().await.expect("count");
+    for (status, more) in [
+        (PaymentStatus::Completed, 2),
+        (PaymentStatus::Failed, 1),
+        (PaymentStatus::Refunding, 0),
+        (PaymentStatus::Accepted, 0),
+    ] {
+        assert_eq!(
+            count(&after, status),
+            count(&before, status) + more,
+            "{status:?}"
+        );
+    }
+}
+
 async fn channels_lists_the_newest_epoch_of_every_user(store: &dyn Store) {
     let old = Channel::new(0x29, 0);
     let new = Channel::new(0x29, 1);
@@ -791,6 +835,7 @@ async fn conformance(store: Arc<dyn Store>) {
     payments_round_trip_every_field_and_updates_replace_the_row(store.as_ref()).await;
     payments_to_drive_are_the_node_s_next_steps_in_that_channel_oldest_first(store.as_ref()).await;
     payment_listings_are_ordered_and_limited(store.as_ref()).await;
+    payments_are_counted_by_status(store.as_ref()).await;
     channels_lists_the_newest_epoch_of_every_user(store.as_ref()).await;
     one_collateral_deposit_is_in_flight_per_channel_and_asset(store.as_ref()).await;
     only_an_unsigned_latest_proposal_is_discarded(store.as_ref()).await;

@@ -30,10 +30,6 @@ const MIN_TOKEN_LEN: usize = 16;
 /// Channels read from the store per query when the admin API walks all of them.
 const CHANNEL_PAGE: u32 = 500;
 
-/// The most payments of one status a count reads. The store has no counting query yet, so a count reads the
-/// rows; beyond this many the count stops (and says so in the log) rather than load an unbounded table.
-const COUNT_LIMIT: u32 = 10_000;
-
 /// The operator's admin token. Only its SHA-256 is kept, and `Debug` shows nothing of it.
 #[derive(Clone)]
 pub struct AdminToken {
@@ -428,22 +424,17 @@ pub async fn disputes(
 
 /// The counts `/admin/summary` and `/metrics` report.
 async fn snapshot(state: &AppState) -> Result<Snapshot, ApiError> {
-    let mut payments = Vec::with_capacity(PaymentStatus::ALL.len());
-    for status in PaymentStatus::ALL {
-        let count = state
-            .store
-            .payments_with_status(status, COUNT_LIMIT)
-            .await?
-            .len() as u64;
-        if count >= u64::from(COUNT_LIMIT) {
-            tracing::warn!(
-                status = status.as_str(),
-                limit = COUNT_LIMIT,
-                "payment counts stop at the limit"
-            );
-        }
-        payments.push((status, count));
-    }
+    let counted = state.store.payment_counts().await?;
+    let payments = PaymentStatus::ALL
+        .into_iter()
+        .map(|status| {
+            let count = counted
+                .iter()
+                .find(|(s, _)| *s == status)
+                .map_or(0, |(_, n)| *n);
+            (status, count)
+        })
+        .collect();
     Ok(Snapshot {
         channels: all_channels(state).await?.len() as u64,
         payments,

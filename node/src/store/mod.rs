@@ -277,6 +277,10 @@ pub trait Store: Send + Sync {
     async fn payments_with_status(&self, status: PaymentStatus, limit: u32)
         -> Result<Vec<Payment>>;
 
+    /// How many payments are in each status; a status with none is left out. Counted by the database, for
+    /// `/metrics` and the admin summary, which a monitor asks for every few seconds.
+    async fn payment_counts(&self) -> Result<Vec<(PaymentStatus, u64)>>;
+
     /// Payments `user` sent or received, newest first, at most `limit`.
     async fn payments_of(&self, user: Address, limit: u32) -> Result<Vec<Payment>>;
 

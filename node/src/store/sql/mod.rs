@@ -285,6 +285,25 @@ impl Store for SqlStore {
         rows.iter().map(payment_from_row).collect()
     }
 
+    async fn payment_counts(&self) -> Result<Vec<(PaymentStatus, u64)>> {
+        let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM payments GROUP BY status")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let status: String = row.try_get("status")?;
+                let count = from_db_int(row.try_get("n")?, "a payment count")?;
+                match PaymentStatus::parse(&status) {
+                    Some(status) => Ok((status, count)),
+                    None => Err(Error::Corrupt {
+                        what: "a payment status",
+                        reason: format!("unknown status {status:?}"),
+                    }),
+                }
+            })
+            .collect()
+    }
+
     async fn payments_of(&self, user: Address, limit: u32) -> Result<Vec<Payment>> {
         let sql = concat!(
             "SELECT ",
