@@ -640,6 +640,10 @@ async fn channels_lists_the_newest_epoch_of_every_user(store: &dyn Store) {
     let mut users: Vec<_> = all.iter().map(|c| c.user).collect();
     users.dedup();
     assert_eq!(users.len(), all.len(), "one channel per user: {all:?}");
+    assert_eq!(
+        store.channel_count().await.expect("count"),
+        all.len() as u64
+    );
     for c in &all {
         assert_eq!(
             store

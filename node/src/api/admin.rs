@@ -436,7 +436,7 @@ async fn snapshot(state: &AppState) -> Result<Snapshot, ApiError> {
         })
         .collect();
     Ok(Snapshot {
-        channels: all_channels(state).await?.len() as u64,
+        channels: state.store.channel_count().await?,
         payments,
         online_users: state.hub.online_users() as u64,
         collateral_in_flight: state.store.collateral(None).await?.len() as u64,

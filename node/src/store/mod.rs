@@ -290,6 +290,9 @@ pub trait Store: Send + Sync {
     /// Every channel the node has set up (the newest epoch of each user), at most `limit`, from `offset`.
     async fn channels(&self, offset: u32, limit: u32) -> Result<Vec<ChannelRecord>>;
 
+    /// How many channels [`Store::channels`] lists: the users with a channel. Counted by the database.
+    async fn channel_count(&self) -> Result<u64>;
+
     /// Records a new collateral deposit in flight; false, changing nothing, if one is already in flight for the
     /// same channel and asset.
     async fn begin_collateral(&self, deposit: &CollateralDeposit) -> Result<bool>;

@@ -285,6 +285,13 @@ impl Store for SqlStore {
         rows.iter().map(payment_from_row).collect()
     }
 
+    async fn channel_count(&self) -> Result<u64> {
+        let row = sqlx::query("SELECT COUNT(DISTINCT user_address) AS n FROM channels")
+            .fetch_one(&self.pool)
+            .await?;
+        from_db_int(row.try_get("n")?, "a channel count")
+    }
+
     async fn payment_counts(&self) -> Result<Vec<(PaymentStatus, u64)>> {
         let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM payments GROUP BY status")
             .fetch_all(&self.pool)
