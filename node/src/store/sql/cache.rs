@@ -18,7 +18,7 @@
 //! which is why one database serves one node process (README, "Running a node").
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{hash_map::Entry, BTreeSet, HashMap},
     future::Future,
     hash::Hash,
     sync::{
@@ -103,51 +103,61 @@ impl<K: Eq + Hash + Copy, V: Clone> Slots<K, V> {
     }
 }
 
-/// Payments a channel has to drive, in the order the node takes them: by the second they were created, then in the
-/// order they came to this list (a list read from the database, which knows only the second, comes in id order).
-/// By (second, id) alone, payments arriving later in a second overtook one with a higher id: with fifty payers
-/// paying one payee, some waited close to a second for their turn.
+/// Payments a channel has to drive, in the order the node takes them: oldest first, by the second they were created
+/// in (all the database keeps) and within it by the order this process first wrote them ([`Arrivals`]); payments
+/// written before a restart go first in their second, by id. By (second, id) alone a payment was passed by later
+/// ones with lower ids until its second ended: with fifty payers paying one payee, for close to a second.
 #[derive(Debug, Clone, Default)]
 pub(super) struct DriveList {
-    order: BTreeMap<(u64, u64), B256>,
+    order: BTreeSet<(u64, u64, B256)>,
     keys: HashMap<B256, (u64, u64)>,
 }
 
-/// Arrivals at every drive list of this process, counted: the tiebreak within a second.
-static ARRIVALS: AtomicU64 = AtomicU64::new(0);
-
 impl DriveList {
-    /// Adds a payment at the end of its second, unless it is on the list already.
-    pub fn insert(&mut self, created_at: u64, id: B256) {
-        self.keys.entry(id).or_insert_with(|| {
-            let key = (created_at, ARRIVALS.fetch_add(1, Ordering::Relaxed));
-            self.order.insert(key, id);
-            key
-        });
+    /// Adds a payment in its place, unless it is on the list already.
+    pub fn insert(&mut self, created_at: u64, arrival: u64, id: B256) {
+        if let Entry::Vacant(slot) = self.keys.entry(id) {
+            slot.insert((created_at, arrival));
+            self.order.insert((created_at, arrival, id));
+        }
     }
 
     pub fn remove(&mut self, id: &B256) {
-        if let Some(key) = self.keys.remove(id) {
-            self.order.remove(&key);
+        if let Some((created_at, arrival)) = self.keys.remove(id) {
+            self.order.remove(&(created_at, arrival, *id));
         }
     }
 
     /// The payments, first to drive first.
     pub fn ids(&self) -> impl Iterator<Item = B256> + '_ {
-        self.order.values().copied()
+        self.order.iter().map(|(_, _, id)| *id)
     }
 }
 
-impl FromIterator<(u64, B256)> for DriveList {
-    /// From (created at, id) pairs in any order.
-    fn from_iter<I: IntoIterator<Item = (u64, B256)>>(pairs: I) -> DriveList {
-        let mut pairs: Vec<_> = pairs.into_iter().collect();
-        pairs.sort_unstable();
-        let mut list = DriveList::default();
-        for (created_at, id) in pairs {
-            list.insert(created_at, id);
+/// The order in which this process first wrote each payment in flight, counted from 1 (0: not seen since the
+/// start): a payment's place within its second on a drive list. A payment is forgotten once it is final.
+#[derive(Debug, Default)]
+pub(super) struct Arrivals {
+    seen: Mutex<HashMap<B256, u64>>,
+    next: AtomicU64,
+}
+
+impl Arrivals {
+    pub fn of(&self, id: &B256) -> u64 {
+        let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        seen.get(id).copied().unwrap_or(0)
+    }
+
+    /// `payment` was written: its arrival, counted now if it is new.
+    fn written(&self, payment: &Payment) -> u64 {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let arrival = *seen
+            .entry(payment.id)
+            .or_insert_with(|| self.next.fetch_add(1, Ordering::Relaxed) + 1);
+        if payment.status.is_final() {
+            seen.remove(&payment.id);
         }
-        list
+        arrival
     }
 }
 
@@ -165,6 +175,7 @@ pub(super) struct Cache {
     pub payments: Slots<B256, Option<Payment>>,
     /// Channel → ids of the payments it may have to drive. A superset: each is checked against its payment.
     pub drive: Slots<B256, DriveList>,
+    pub arrivals: Arrivals,
 }
 
 /// Whether `channel_id` has to act on `p`: lock to its payee, or resolve or cancel its payer's lock.
@@ -258,7 +269,17 @@ impl Cache {
             .await;
     }
 
+    /// A channel's drive list from the database's (created at, id) pairs.
+    pub fn drive_list(&self, rows: Vec<(u64, B256)>) -> DriveList {
+        let mut list = DriveList::default();
+        for (created_at, id) in rows {
+            list.insert(created_at, self.arrivals.of(&id), id);
+        }
+        list
+    }
+
     async fn payment_written(&self, payment: &Payment, ordered: bool) {
+        let arrival = self.arrivals.written(payment);
         let channels = std::iter::once(payment.payer_channel).chain(payment.payee_channel);
         if !ordered {
             self.payments.forget(payment.id).await;
@@ -273,7 +294,7 @@ impl Cache {
                 .update(channel_id, |held| {
                     if let Some(list) = held.as_mut() {
                         if wanted {
-                            list.insert(payment.created_at, payment.id);
+                            list.insert(payment.created_at, arrival, payment.id);
                         } else {
                             list.remove(&payment.id);
                         }
@@ -353,26 +374,51 @@ mod tests {
     }
 
     #[test]
-    fn a_drive_list_keeps_arrival_order_within_a_second_and_older_seconds_first() {
+    fn a_drive_list_is_in_order_of_creation_and_first_write_and_forgets_nothing_it_did_not_remove()
+    {
         let id = |byte| B256::repeat_byte(byte);
-        // Read from the database: by second, then id.
-        let mut list: DriveList = [(5, id(9)), (4, id(7)), (5, id(3))].into_iter().collect();
-        assert_eq!(list.ids().collect::<Vec<_>>(), [id(7), id(3), id(9)]);
-        // Later arrivals go after those of their second, whatever their id; an older second still goes first.
-        list.insert(5, id(1));
-        list.insert(4, id(8));
-        list.insert(5, id(9));
+        let cache = Cache::default();
+        let written = |byte: u8, created_at: u64, status: PaymentStatus| {
+            cache.arrivals.written(&Payment {
+                id: id(byte),
+                payer: Address::ZERO,
+                payee: None,
+                link_address: None,
+                asset: Address::ZERO,
+                amount: spoke_protocol::U256::from(1),
+                hashlock: B256::ZERO,
+                payer_channel: B256::ZERO,
+                payer_lock_id: B256::ZERO,
+                payer_expiry: 0,
+                payee_channel: None,
+                payee_expiry: 0,
+                encrypted_preimage: None,
+                preimage: None,
+                revealed: false,
+                status,
+                created_at,
+                updated_at: created_at,
+            })
+        };
+        // Written in this order within second 5, whatever their ids; 9 was written before a restart.
+        assert_eq!(written(4, 5, PaymentStatus::Accepted), 1);
+        assert_eq!(written(1, 5, PaymentStatus::Accepted), 2);
         assert_eq!(
-            list.ids().collect::<Vec<_>>(),
-            [id(7), id(8), id(3), id(9), id(1)]
+            written(4, 5, PaymentStatus::Forwarded),
+            1,
+            "an arrival is counted once"
         );
-        list.remove(&id(3));
-        list.remove(&id(2));
-        list.insert(5, id(3));
-        assert_eq!(
-            list.ids().collect::<Vec<_>>(),
-            [id(7), id(8), id(9), id(1), id(3)],
-            "a payment taken off and put back goes to the end of its second"
-        );
+        assert_eq!(written(3, 4, PaymentStatus::Accepted), 3);
+        let mut list = cache.drive_list(vec![(5, id(1)), (5, id(9)), (4, id(3)), (5, id(4))]);
+        assert_eq!(list.ids().collect::<Vec<_>>(), [id(3), id(9), id(4), id(1)]);
+        assert_eq!(written(2, 5, PaymentStatus::Accepted), 4);
+        list.insert(5, cache.arrivals.of(&id(2)), id(2));
+        list.insert(5, 0, id(1));
+        list.remove(&id(9));
+        list.remove(&id(7));
+        assert_eq!(list.ids().collect::<Vec<_>>(), [id(3), id(4), id(1), id(2)]);
+        // A final payment is forgotten: the memory holds payments in flight only.
+        written(4, 5, PaymentStatus::Completed);
+        assert_eq!(cache.arrivals.of(&id(4)), 0);
     }
 }

@@ -250,7 +250,11 @@ impl Store for SqlStore {
         let list = self
             .cache
             .drive
-            .get(channel_id, || self.load_drive_list(channel_id))
+            .get(channel_id, || async {
+                Ok(self
+                    .cache
+                    .drive_list(self.load_drive_list(channel_id).await?))
+            })
             .await?;
         let mut payments = Vec::new();
         for id in list.ids() {
