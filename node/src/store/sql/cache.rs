@@ -21,10 +21,7 @@ use std::{
     collections::{hash_map::Entry, BTreeSet, HashMap},
     future::Future,
     hash::Hash,
-    sync::{
-        atomic::{AtomicU64, Ordering},
-        Arc, Mutex,
-    },
+    sync::{Arc, Mutex},
 };
 
 use spoke_protocol::{Address, B256};
@@ -138,24 +135,26 @@ impl DriveList {
 /// start): a payment's place within its second on a drive list. A payment is forgotten once it is final.
 #[derive(Debug, Default)]
 pub(super) struct Arrivals {
-    seen: Mutex<HashMap<B256, u64>>,
-    next: AtomicU64,
+    /// Payment id → arrival, and the last arrival counted.
+    seen: Mutex<(HashMap<B256, u64>, u64)>,
 }
 
 impl Arrivals {
     pub fn of(&self, id: &B256) -> u64 {
         let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        seen.get(id).copied().unwrap_or(0)
+        seen.0.get(id).copied().unwrap_or(0)
     }
 
-    /// `payment` was written: its arrival, counted now if it is new.
-    fn written(&self, payment: &Payment) -> u64 {
+    /// Payment `id` was written (`is_final`: it has reached its end): its arrival, counted now if it is new.
+    fn written(&self, id: B256, is_final: bool) -> u64 {
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        let arrival = *seen
-            .entry(payment.id)
-            .or_insert_with(|| self.next.fetch_add(1, Ordering::Relaxed) + 1);
-        if payment.status.is_final() {
-            seen.remove(&payment.id);
+        let (arrivals, last) = &mut *seen;
+        let arrival = *arrivals.entry(id).or_insert_with(|| {
+            *last += 1;
+            *last
+        });
+        if is_final {
+            arrivals.remove(&id);
         }
         arrival
     }
@@ -279,7 +278,7 @@ impl Cache {
     }
 
     async fn payment_written(&self, payment: &Payment, ordered: bool) {
-        let arrival = self.arrivals.written(payment);
+        let arrival = self.arrivals.written(payment.id, payment.status.is_final());
         let channels = std::iter::once(payment.payer_channel).chain(payment.payee_channel);
         if !ordered {
             self.payments.forget(payment.id).await;
@@ -378,47 +377,27 @@ mod tests {
     {
         let id = |byte| B256::repeat_byte(byte);
         let cache = Cache::default();
-        let written = |byte: u8, created_at: u64, status: PaymentStatus| {
-            cache.arrivals.written(&Payment {
-                id: id(byte),
-                payer: Address::ZERO,
-                payee: None,
-                link_address: None,
-                asset: Address::ZERO,
-                amount: spoke_protocol::U256::from(1),
-                hashlock: B256::ZERO,
-                payer_channel: B256::ZERO,
-                payer_lock_id: B256::ZERO,
-                payer_expiry: 0,
-                payee_channel: None,
-                payee_expiry: 0,
-                encrypted_preimage: None,
-                preimage: None,
-                revealed: false,
-                status,
-                created_at,
-                updated_at: created_at,
-            })
-        };
+        let written =
+            |byte: u8, status: PaymentStatus| cache.arrivals.written(id(byte), status.is_final());
         // Written in this order within second 5, whatever their ids; 9 was written before a restart.
-        assert_eq!(written(4, 5, PaymentStatus::Accepted), 1);
-        assert_eq!(written(1, 5, PaymentStatus::Accepted), 2);
+        assert_eq!(written(4, PaymentStatus::Accepted), 1);
+        assert_eq!(written(1, PaymentStatus::Accepted), 2);
         assert_eq!(
-            written(4, 5, PaymentStatus::Forwarded),
+            written(4, PaymentStatus::Forwarded),
             1,
             "an arrival is counted once"
         );
-        assert_eq!(written(3, 4, PaymentStatus::Accepted), 3);
+        assert_eq!(written(3, PaymentStatus::Accepted), 3);
         let mut list = cache.drive_list(vec![(5, id(1)), (5, id(9)), (4, id(3)), (5, id(4))]);
         assert_eq!(list.ids().collect::<Vec<_>>(), [id(3), id(9), id(4), id(1)]);
-        assert_eq!(written(2, 5, PaymentStatus::Accepted), 4);
+        assert_eq!(written(2, PaymentStatus::Accepted), 4);
         list.insert(5, cache.arrivals.of(&id(2)), id(2));
         list.insert(5, 0, id(1));
         list.remove(&id(9));
         list.remove(&id(7));
         assert_eq!(list.ids().collect::<Vec<_>>(), [id(3), id(4), id(1), id(2)]);
         // A final payment is forgotten: the memory holds payments in flight only.
-        written(4, 5, PaymentStatus::Completed);
+        written(4, PaymentStatus::Completed);
         assert_eq!(cache.arrivals.of(&id(4)), 0);
     }
 }

@@ -56,8 +56,8 @@ impl SqlStore {
         row.as_ref().map(payment_from_row).transpose()
     }
 
-    /// Every payment `channel_id` has to drive, whole (the cache keeps the list; the payments are read one by one).
-    /// The (created at, id) of the payments `channel_id` may have to drive.
+    /// The (created at, id) of the payments `channel_id` may have to drive; the cache orders them into its list and
+    /// reads the payments one by one.
     pub(super) async fn load_drive_list(&self, channel_id: B256) -> Result<Vec<(u64, B256)>> {
         let rows = sqlx::query(
             "SELECT id, created_at FROM payments WHERE (payer_channel = $1 AND status IN ('resolved', 'refunding')) \

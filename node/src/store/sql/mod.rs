@@ -302,15 +302,10 @@ impl Store for SqlStore {
             .await?;
         rows.iter()
             .map(|row| {
-                let status: String = row.try_get("status")?;
-                let count = from_db_int(row.try_get("n")?, "a payment count")?;
-                match PaymentStatus::parse(&status) {
-                    Some(status) => Ok((status, count)),
-                    None => Err(Error::Corrupt {
-                        what: "a payment status",
-                        reason: format!("unknown status {status:?}"),
-                    }),
-                }
+                Ok((
+                    payment_status(&row.try_get::<String, _>("status")?)?,
+                    from_db_int(row.try_get("n")?, "a payment count")?,
+                ))
             })
             .collect()
     }

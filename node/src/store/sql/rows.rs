@@ -162,6 +162,14 @@ macro_rules! payment_columns {
     };
 }
 
+/// A payment's `status` column.
+pub(super) fn payment_status(text: &str) -> Result<PaymentStatus> {
+    PaymentStatus::parse(text).ok_or_else(|| Error::Corrupt {
+        what: "a payment status",
+        reason: format!("unknown status {text:?}"),
+    })
+}
+
 pub(super) fn payment_from_row(row: &AnyRow) -> Result<Payment> {
     let text = |column: &str| -> Result<String> { Ok(row.try_get::<String, _>(column)?) };
     let optional = |column: &str| -> Result<Option<String>> { Ok(row.try_get(column)?) };
@@ -192,10 +200,7 @@ pub(super) fn payment_from_row(row: &AnyRow) -> Result<Payment> {
             .map(|t| parse(&t, "a preimage"))
             .transpose()?,
         revealed: row.try_get::<i64, _>("revealed")? != 0,
-        status: PaymentStatus::parse(&status).ok_or_else(|| Error::Corrupt {
-            what: "a payment status",
-            reason: format!("unknown status {status:?}"),
-        })?,
+        status: payment_status(&status)?,
         created_at: from_db_int(row.try_get("created_at")?, "a time")?,
         updated_at: from_db_int(row.try_get("updated_at")?, "a time")?,
     })
