@@ -1,11 +1,14 @@
-//! Many payments at once: 200 payments from 20 payers to one payee. Each one completes or fails cleanly, value is
-//! conserved, and every channel ends with no lock left and the same latest state on both sides.
+//! Many payments at once: 200 payments from 20 payers to one payee; and two users paying each other at the same
+//! time, on SQLite and on PostgreSQL, where the node locks both channels of a payment. Each payment completes or
+//! fails cleanly, value is conserved, and every channel ends with no lock left and the same latest state on both
+//! sides.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{dai, eventually, System};
+use common::{dai, eventually, Db, System};
+use spoke_client::Client;
 use spoke_protocol::{wire::PaymentStatus, U256};
 
 const PAYERS: usize = 20;
@@ -13,7 +16,13 @@ const PER_PAYER: usize = 10;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_payments_at_once_from_twenty_payers_to_one_payee() {
-    let sys = System::start_with(30, PAYERS + 2).await;
+    for db in [Db::Sqlite, Db::Postgres] {
+        two_hundred_at_once(db).await;
+    }
+}
+
+async fn two_hundred_at_once(db: Db) {
+    let sys = System::start_on(db, PAYERS + 2, |_| vec!["--collateral-wait=30".into()]).await;
     let dai_token = sys.deployment.dai;
     let payee = sys.client(1).await;
     sys.collateralize(&payee).await;
@@ -48,7 +57,7 @@ async fn two_hundred_payments_at_once_from_twenty_payers_to_one_payee() {
     }
     let elapsed = started.elapsed();
     println!(
-        "{} payments completed, {} failed, in {:.2} s: {:.1} payments/s",
+        "{db:?}: {} payments completed, {} failed, in {:.2} s: {:.1} payments/s",
         completed.len(),
         failed.len(),
         elapsed.as_secs_f64(),
@@ -112,4 +121,75 @@ async fn two_hundred_payments_at_once_from_twenty_payers_to_one_payee() {
         .filter(|p| p.status == PaymentStatus::Completed)
         .count();
     assert_eq!(done, completed.len(), "the node's record agrees");
+}
+
+/// Payments each way between two users, all in flight together.
+const EACH_WAY: usize = 25;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_users_paying_each_other_at_once_neither_deadlock_nor_lose_value() {
+    for db in [Db::Sqlite, Db::Postgres] {
+        both_ways_at_once(db).await;
+    }
+}
+
+async fn both_ways_at_once(db: Db) {
+    let sys = System::start_on(db, 4, |_| vec!["--collateral-wait=30".into()]).await;
+    let dai_token = sys.deployment.dai;
+    let (a, b) = (sys.client(1).await, sys.client(2).await);
+    for user in [&a, &b] {
+        sys.fund(user, dai(1)).await;
+        sys.collateralize(user).await;
+    }
+    let amount = dai(1) / U256::from(100);
+
+    let mut tasks = Vec::new();
+    for i in 0..2 * EACH_WAY {
+        let (payer, payee) = if i % 2 == 0 { (&a, &b) } else { (&b, &a) };
+        let (payer, to): (Client, _) = (payer.clone(), payee.address());
+        tasks.push(tokio::spawn(async move {
+            let id = payer.pay(to, dai_token, amount).await?;
+            payer.wait_payment(id, Duration::from_secs(60)).await?;
+            Ok::<_, spoke_client::Error>(payer.address())
+        }));
+    }
+    let mut paid_by = std::collections::HashMap::new();
+    for task in tasks {
+        match task.await.expect("task") {
+            Ok(payer) => *paid_by.entry(payer).or_insert(0u64) += 1,
+            // A refusal is a clean failure; the database's deadlock or serialization errors must never reach a
+            // client: the node orders its locks so that there are none.
+            Err(e) => panic!("{db:?}: a payment failed: {} {e}", e.code()),
+        }
+    }
+    let (by_a, by_b) = (paid_by[&a.address()], paid_by[&b.address()]);
+    assert_eq!(
+        by_a + by_b,
+        2 * EACH_WAY as u64,
+        "{db:?}: every payment completed"
+    );
+
+    // Each balance moved by exactly what it sent and received.
+    for (user, sent, received) in [(&a, by_a, by_b), (&b, by_b, by_a)] {
+        let expected = dai(1) - amount * U256::from(sent) + amount * U256::from(received);
+        eventually(
+            &format!("{db:?}: {}'s balance and locks", user.address()),
+            Duration::from_secs(30),
+            || async {
+                user.sync().await.is_ok()
+                    && user.balance(dai_token).await == expected
+                    && user.channel().await.locks.is_empty()
+            },
+        )
+        .await;
+    }
+    let history = a.history(100).await.expect("history");
+    assert_eq!(
+        history
+            .iter()
+            .filter(|p| p.status == PaymentStatus::Completed)
+            .count(),
+        2 * EACH_WAY,
+        "{db:?}: the node's record has every payment completed"
+    );
 }

@@ -15,7 +15,7 @@ use axum::{
 };
 use common::{
     assert_names, at_node, call, count_eth, ctx_now, get, login, node_proposal, open_with_deposit,
-    post_as, refused, restore, serve, stored_latest, unix_now, Node, Opened,
+    post_as, refused, restore, serve, stored_latest, unix_now, Db, Node, Opened,
 };
 use serde_json::{json, Value};
 use spoke_protocol::{
@@ -803,6 +803,102 @@ async fn a_retried_payment_gets_the_identical_answer() {
     assert_eq!(pay(&n, &a, body).await, first, "the same answer");
     assert_eq!(at_node(&n, &a).await, before, "nothing changed");
     assert_eq!(payments_of(&n, &a).await.len(), 1, "one payment");
+}
+
+/// Sends each body to `path` at the same moment, each as its own request; the answers in the order given.
+async fn all_at_once(
+    n: &Node,
+    o: &Opened,
+    path: &'static str,
+    bodies: Vec<Value>,
+) -> Vec<(StatusCode, Value)> {
+    let mut tasks = Vec::new();
+    for body in bodies {
+        let (router, token) = (n.router.clone(), o.token.clone());
+        tasks.push(tokio::spawn(async move {
+            call(&router, post_as(path, body, &token)).await
+        }));
+    }
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.expect("the request ran"));
+    }
+    answers
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_payment_sent_five_times_at_once_is_made_once_with_one_answer() {
+    for db in [Db::Sqlite, Db::Postgres] {
+        the_same_payment_five_times_at_once(&Node::start_on(db, vec![]).await).await;
+    }
+}
+
+async fn the_same_payment_five_times_at_once(n: &Node) {
+    let (a, b, s1) = payer_and_payee(n).await;
+    let key = key_of(n, &a, b.user.address()).await;
+    let (payee_expiry, payer_expiry) = good_expiries();
+    let p = payment(&key.public_key, wei(5), payee_expiry, payer_expiry);
+    let (_, proposal) = propose(
+        &s1,
+        Update::CreateLock {
+            lock: p.lock.clone(),
+        },
+        &ctx_now(&a.params, Side::User),
+        &a.user,
+    )
+    .expect("propose");
+    let body = pay_body(&proposal, b.user.address(), &p);
+
+    let answers = all_at_once(n, &a, "/pay", vec![body; 5]).await;
+    assert_eq!(answers[0].0, StatusCode::OK, "{}", answers[0].1);
+    for answer in &answers[1..] {
+        assert_eq!(answer, &answers[0], "every copy gets the same answer");
+    }
+    assert_eq!(
+        stored_latest(n, a.params.channel_id()).await.nonce,
+        s1.nonce + 1,
+        "the channel moved once"
+    );
+    assert_eq!(payments_of(n, &a).await.len(), 1, "one payment");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_five_different_proposals_at_one_nonce_sent_at_once_one_is_taken_and_four_are_409() {
+    for db in [Db::Sqlite, Db::Postgres] {
+        five_proposals_at_one_nonce_at_once(&Node::start_on(db, vec![]).await).await;
+    }
+}
+
+async fn five_proposals_at_one_nonce_at_once(n: &Node) {
+    let o = open_with_deposit(n, 1, wei(1_000_000)).await;
+    let initial = ChannelState::initial(o.params.channel_id());
+    let ctx = ctx_now(&o.params, Side::User);
+    let proposals: Vec<Proposal> = (0..5)
+        .map(|i| {
+            propose(&initial, count(wei(1000 + i)), &ctx, &o.user)
+                .expect("propose")
+                .1
+        })
+        .collect();
+    let bodies = proposals.iter().map(|p| json!({ "proposal": p })).collect();
+
+    let answers = all_at_once(n, &o, "/channel/propose", bodies).await;
+    let taken: Vec<usize> = (0..answers.len())
+        .filter(|&i| answers[i].0 == StatusCode::OK)
+        .collect();
+    assert_eq!(taken.len(), 1, "exactly one is taken: {answers:?}");
+    for (i, answer) in answers.into_iter().enumerate() {
+        if i != taken[0] {
+            refused(answer, StatusCode::CONFLICT, "STALE_NONCE");
+        }
+    }
+    let stored = stored_latest(n, o.params.channel_id()).await;
+    assert_eq!(stored.nonce, 1);
+    assert_eq!(
+        stored.user_signature,
+        Some(proposals[taken[0]].signature),
+        "the stored state is the one that was taken"
+    );
 }
 
 #[tokio::test]

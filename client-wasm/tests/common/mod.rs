@@ -1,6 +1,11 @@
 //! A whole system for the client's tests: anvil with the contracts, a real `spoke-node` serving HTTP and its
-//! WebSocket on 127.0.0.1 (SQLite in a temp dir), and funded users. Everything stops when [`System`] drops.
+//! WebSocket on 127.0.0.1 (SQLite in a temp dir, or a PostgreSQL server of its own), and funded users. Everything
+//! stops when [`System`] drops.
 #![allow(dead_code)]
+
+/// The node's tests' PostgreSQL server, one copy for both crates' tests.
+#[path = "../../../node/tests/common/postgres.rs"]
+pub mod postgres;
 
 use std::{sync::Arc, time::Duration};
 
@@ -26,6 +31,16 @@ pub struct System {
     pub dir: tempfile::TempDir,
     server: tokio::task::JoinHandle<()>,
     node: server::Node,
+    /// Last: dropped after the node stopped.
+    _postgres: Option<postgres::Postgres>,
+}
+
+/// The database the node stores in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    /// A PostgreSQL server of the test's own.
+    Postgres,
 }
 
 impl Drop for System {
@@ -50,6 +65,15 @@ impl System {
 
     /// The system with `accounts` funded anvil accounts and extra `spoke-node` flags.
     pub async fn start_with_args(
+        accounts: usize,
+        extra: impl FnOnce(&Deployment) -> Vec<String>,
+    ) -> System {
+        System::start_on(Db::Sqlite, accounts, extra).await
+    }
+
+    /// [`System::start_with_args`] with the node storing in `db`.
+    pub async fn start_on(
+        db: Db,
         accounts: usize,
         extra: impl FnOnce(&Deployment) -> Vec<String>,
     ) -> System {
@@ -83,6 +107,11 @@ impl System {
                 .expect("minted");
         }
         let dir = tempfile::tempdir().expect("dir");
+        let postgres = (db == Db::Postgres).then(postgres::Postgres::start);
+        let database_url = match &postgres {
+            Some(server) => server.url.clone(),
+            None => format!("sqlite://{}", dir.path().join("node.db").display()),
+        };
         let key_file = dir.path().join("node.key");
         std::fs::write(&key_file, spoke_protocol::hex::encode(keys[0].to_bytes())).expect("key");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -99,10 +128,7 @@ impl System {
                 format!("--channel-manager={}", deployment.channel_manager),
                 format!("--token={}", deployment.dai),
                 format!("--node-key-file={}", key_file.display()),
-                format!(
-                    "--database-url=sqlite://{}",
-                    dir.path().join("node.db").display()
-                ),
+                format!("--database-url={database_url}"),
                 "--confirmations=0".into(),
                 format!("--collateral-floor={}", dai(10)),
                 format!("--collateral-ceiling={}", dai(170)),
@@ -124,6 +150,7 @@ impl System {
             dir,
             server,
             node,
+            _postgres: postgres,
         }
     }
 
@@ -326,7 +353,6 @@ impl System {
     }
 }
 
-/// Waits until `check` holds, up to `timeout`.
 /// `payer` pays `amount` of `asset` to `recipient` and waits until the payment has completed. Returns its id.
 pub async fn pay_and_wait(
     payer: &Client,
@@ -345,6 +371,7 @@ pub async fn pay_and_wait(
     id
 }
 
+/// Waits until `check` holds, up to `timeout`.
 pub async fn eventually<F, Fut>(what: &str, timeout: Duration, mut check: F)
 where
     F: FnMut() -> Fut,

@@ -36,8 +36,9 @@ use spoke_protocol::{
 
 pub const NOW: u64 = 1_700_000_000;
 
-/// A node in-process (its router, for `oneshot`) over a real SQLite store and a real anvil chain with the
-/// contracts deployed. The node's key is anvil's account 0; users are the others. Everything stops on drop.
+/// A node in-process (its router, for `oneshot`) over a real SQLite store (or PostgreSQL, [`Node::start_on`]) and
+/// a real anvil chain with the contracts deployed. The node's key is anvil's account 0; users are the others.
+/// Everything stops on drop.
 pub struct Node {
     pub anvil: AnvilInstance,
     pub deployment: Deployment,
@@ -45,10 +46,23 @@ pub struct Node {
     pub router: Router,
     pub state: AppState,
     _dir: tempfile::TempDir,
+    _postgres: Option<postgres::Postgres>,
+}
+
+/// The database a test node stores in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    /// A PostgreSQL server of the test's own.
+    Postgres,
 }
 
 impl Node {
     pub async fn start(cors_origins: Vec<String>) -> Node {
+        Node::start_on(Db::Sqlite, cors_origins).await
+    }
+
+    pub async fn start_on(db: Db, cors_origins: Vec<String>) -> Node {
         let anvil = Anvil::at(spoke_contracts::anvil_binary()).spawn();
         let key = anvil.keys()[0].clone();
         let provider = http_provider(
@@ -58,7 +72,11 @@ impl Node {
         .expect("provider");
         let deployment = deploy(&provider, 3600).await.expect("deploy");
         let dir = tempfile::tempdir().expect("temp dir");
-        let url = format!("sqlite://{}", dir.path().join("node.db").display());
+        let postgres = (db == Db::Postgres).then(postgres::Postgres::start);
+        let url = match &postgres {
+            Some(server) => server.url.clone(),
+            None => format!("sqlite://{}", dir.path().join("node.db").display()),
+        };
         let store = Arc::new(SqlStore::connect(&url).await.expect("store"));
         let signer = Signer::from_bytes(&B256::from_slice(&key.to_bytes())).expect("node key");
         let state = AppState {
@@ -112,6 +130,7 @@ impl Node {
             router,
             state,
             _dir: dir,
+            _postgres: postgres,
         }
     }
 
