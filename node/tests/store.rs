@@ -223,6 +223,50 @@ async fn login_nonces_work_once_and_expire(store: &dyn Store) {
         .expect("unknown"));
 }
 
+async fn expired_logins_are_pruned_and_live_ones_kept(store: &dyn Store) {
+    let later = common::NOW + 10_000;
+    for (nonce, expires_at) in [("p-expired", later), ("p-live", later + 60)] {
+        store
+            .issue_login_nonce(nonce, expires_at)
+            .await
+            .expect("issue");
+    }
+    let (expired, live) = (B256::repeat_byte(0xe1), B256::repeat_byte(0xe2));
+    let user = Address::repeat_byte(0xe3);
+    store
+        .create_session(expired, user, later)
+        .await
+        .expect("session");
+    store
+        .create_session(live, user, later + 60)
+        .await
+        .expect("session");
+
+    // At `later`, one nonce and one session have expired (and so has every nonce of the test before).
+    assert!(store.prune_logins(later).await.expect("pruned") >= 2);
+    assert_eq!(store.prune_logins(later).await.expect("pruned again"), 0);
+    assert!(store
+        .use_login_nonce("p-live", later)
+        .await
+        .expect("the live nonce is kept"));
+    assert!(!store
+        .use_login_nonce("p-expired", common::NOW)
+        .await
+        .expect("the expired nonce is gone, even for a clock behind"));
+    assert_eq!(
+        store.session_user(live, later).await.expect("read"),
+        Some(user)
+    );
+    assert_eq!(
+        store
+            .session_user(expired, common::NOW)
+            .await
+            .expect("read"),
+        None,
+        "the expired session is gone, even for a clock behind"
+    );
+}
+
 /// Many writers race for the same nonce with different content: exactly one wins, the rest are refused, and
 /// what is stored is the winner's.
 async fn racing_writers_cannot_both_win(store: Arc<dyn Store>) {
@@ -835,6 +879,7 @@ async fn conformance(store: Arc<dyn Store>) {
     signatures_complete_a_state_once(store.as_ref()).await;
     withdrawal_commitment_signatures_are_kept_with_their_state(store.as_ref()).await;
     login_nonces_work_once_and_expire(store.as_ref()).await;
+    expired_logins_are_pruned_and_live_ones_kept(store.as_ref()).await;
     batches_are_all_or_nothing(store.as_ref()).await;
     payments_round_trip_every_field_and_updates_replace_the_row(store.as_ref()).await;
     payments_to_drive_are_the_node_s_next_steps_in_that_channel_oldest_first(store.as_ref()).await;

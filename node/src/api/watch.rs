@@ -2,7 +2,7 @@
 //! the registry settles every lock under its hashlock; a dispute freezes the channel), reveals preimages for
 //! payers who do not come back to countersign, follows its channels' disputes to their payouts (`dispute`), and
 //! moves payments along whose time ran out. Beside that loop, a second one watches the mempool (`mempool`), so a
-//! dispute freezes its channel when it is broadcast, not only once mined.
+//! dispute freezes its channel when it is broadcast, not only once mined, and a third deletes expired logins.
 
 use std::time::Duration;
 
@@ -30,8 +30,28 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
     // One task, so aborting it stops both; two loops, because a pass of the first can wait half a minute for a
     // transaction to be mined, and a dispute broadcast meanwhile must still freeze its channel at once.
     tokio::spawn(async move {
-        tokio::join!(chain_loop(state.clone()), mempool_loop(state));
+        tokio::join!(
+            chain_loop(state.clone()),
+            mempool_loop(state.clone()),
+            prune_loop(state)
+        );
     })
+}
+
+/// How often expired login nonces and sessions are deleted.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+async fn prune_loop(state: AppState) {
+    let mut ticker = tokio::time::interval(PRUNE_EVERY);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        match state.store.prune_logins(now()).await {
+            Ok(0) => {}
+            Ok(gone) => tracing::debug!(gone, "deleted expired login nonces and sessions"),
+            Err(e) => tracing::warn!(error = %e, "deleting expired logins failed; retrying later"),
+        }
+    }
 }
 
 async fn chain_loop(state: AppState) {

@@ -384,4 +384,8 @@ pub trait Store: Send + Sync {
 
     /// The user of a session that has not expired at `now`.
     async fn session_user(&self, token_hash: B256, now: u64) -> Result<Option<Address>>;
+
+    /// Deletes the login nonces and sessions that have expired at `now`, used or not: none of them can be used
+    /// again, and every challenge (asked for by anyone) and every login leaves a row. Returns how many went.
+    async fn prune_logins(&self, now: u64) -> Result<u64>;
 }

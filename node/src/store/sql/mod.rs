@@ -628,6 +628,22 @@ impl Store for SqlStore {
             .await?;
         Ok(session.and_then(|(user, expires_at)| (expires_at > now).then_some(user)))
     }
+
+    async fn prune_logins(&self, now: u64) -> Result<u64> {
+        // `<=`: what `use_login_nonce` and `session_user` no longer accept.
+        let mut gone = 0;
+        for sql in [
+            "DELETE FROM login_nonces WHERE expires_at <= $1",
+            "DELETE FROM sessions WHERE expires_at <= $1",
+        ] {
+            gone += sqlx::query(sql)
+                .bind(db_int(now)?)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        }
+        Ok(gone)
+    }
 }
 
 /// Performs `writes` in order on `tx`, inside the caller's transaction.
