@@ -544,6 +544,21 @@ describe("spoke-client (built package) against spoke-node dev", { timeout: 600_0
     }
     const badAddress = await rejection(alice.pay("0x1234", dev.dai, "1", undefined));
     assert.equal(badAddress.code, "CONFIG");
+    // A checksummed address with one character mistyped: refused, as ethers' getAddress refuses it, rather than
+    // naming someone else. The same address in one case carries no checksum and is taken.
+    const checksummed = ethers.getAddress(walletB.address);
+    const at = [...checksummed].findIndex((c, i) => i > 1 && /[a-f]/i.test(c));
+    const typo = checksummed.slice(0, at) + (checksummed[at] === "a" || checksummed[at] === "A" ? "b" : "a") +
+      checksummed.slice(at + 1);
+    assert.throws(() => ethers.getAddress(typo), "ethers refuses the typo too");
+    for (const [what, call] of [
+      ["pay", () => alice.pay(typo, dev.dai, "1", undefined)],
+      ["withdraw", () => alice.withdraw(dev.dai, "1", { recipient: typo })],
+    ]) {
+      const e = await rejection(call());
+      assert.equal(e.code, "CONFIG", `${what}: ${e.code} ${e.message}`);
+      assert.ok(e.message.includes("EIP-55"), `${what}: ${e.message}`);
+    }
     assert.deepEqual(await alice.getChannel(), channel);
     assert.equal(storeA.writes.length, writes, "nothing was stored");
     assert.equal(await daiBalanceOf(dev, walletA.address), onChain);

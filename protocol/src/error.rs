@@ -16,6 +16,8 @@ pub enum Error {
     },
     #[error("malformed signature: {0}")]
     MalformedSignature(&'static str),
+    #[error("{text:?} is not an address: {why}")]
+    BadAddress { text: String, why: &'static str },
     #[error("nonce {got} is stale: the channel is already at nonce {current}")]
     StaleNonce { current: u64, got: u64 },
     #[error("nonce {got} skips ahead: the next nonce is {expected}")]

@@ -38,7 +38,7 @@ pub use state::{
     AssetState, ChannelState, ExchangeQuote, Lock, SignedCommitment, SignedState, Update,
     WithdrawCommitment,
 };
-pub use types::{ChannelParams, Side, Timing};
+pub use types::{parse_address, ChannelParams, Side, Timing};
 
 pub use alloy_primitives::{hex, keccak256, Address, Signature, B256, U256};
 

@@ -3,6 +3,31 @@ use serde::{Deserialize, Serialize};
 
 use crate::{eip712, Error, Result};
 
+/// Reads an address as a person types or pastes it: `0x` and 40 hex digits, in one case, or in the mixed case of
+/// EIP-55. Mixed case must be the address's checksum, so a mistyped character in a checksummed address is refused
+/// instead of naming someone else's: a withdrawal to it could not be undone. Surrounding spaces are ignored.
+pub fn parse_address(text: &str) -> Result<Address> {
+    let text = text.trim();
+    let bad = |why: &'static str| Error::BadAddress {
+        text: text.chars().take(64).collect(),
+        why,
+    };
+    let malformed = || bad("an address is 0x and 40 hex digits");
+    let digits = text
+        .strip_prefix("0x")
+        .filter(|d| d.len() == 40 && d.bytes().all(|b| b.is_ascii_hexdigit()))
+        .ok_or_else(malformed)?;
+    let mixed = digits.bytes().any(|b| b.is_ascii_lowercase())
+        && digits.bytes().any(|b| b.is_ascii_uppercase());
+    if mixed {
+        Address::parse_checksummed(text, None).map_err(|_| {
+            bad("its mixed case is not the address's EIP-55 checksum: a character is wrong")
+        })
+    } else {
+        text.parse().map_err(|_| malformed())
+    }
+}
+
 /// One side of a channel. Its numeric value (`as u8`) is what the contract and the signed messages carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -162,5 +187,50 @@ impl ChannelParams {
     /// Whether the deployment accepts `asset`.
     pub fn is_allowed(&self, asset: Address) -> bool {
         asset == Address::ZERO || self.allowed_assets.contains(&asset)
+    }
+}
+
+#[cfg(test)]
+mod address_tests {
+    use super::*;
+
+    // EIP-55's own example.
+    const CHECKSUMMED: &str = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed";
+
+    #[test]
+    fn an_address_in_one_case_or_with_its_checksum_is_read() {
+        let expected: Address = CHECKSUMMED.to_lowercase().parse().expect("hex");
+        for text in [
+            CHECKSUMMED.to_string(),
+            CHECKSUMMED.to_lowercase(),
+            format!("0x{}", CHECKSUMMED[2..].to_uppercase()),
+            format!("  {CHECKSUMMED}\n"),
+        ] {
+            assert_eq!(parse_address(&text).expect(&text), expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_wrong_checksum_or_a_malformed_address_is_refused() {
+        // One letter's case flipped, and one character changed (the case left as it was).
+        let flipped = CHECKSUMMED.replacen("aA", "aa", 1);
+        let changed = CHECKSUMMED.replacen("6053", "6054", 1);
+        for text in [flipped.as_str(), changed.as_str()] {
+            let e = parse_address(text).expect_err(text);
+            assert!(e.to_string().contains("EIP-55"), "{text}: {e}");
+        }
+        for text in [
+            &CHECKSUMMED[2..],
+            &CHECKSUMMED[..41],
+            "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAedff",
+            "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeg",
+            "",
+        ] {
+            let e = parse_address(text).expect_err(text);
+            assert!(
+                e.to_string().contains("0x and 40 hex digits"),
+                "{text:?}: {e}"
+            );
+        }
     }
 }

@@ -1,6 +1,5 @@
 //! Cash out: Dai out of the card to any address, optionally sold for ETH at the node's quote first.
 
-use alloy_primitives::Address;
 use yew::prelude::*;
 
 use super::{bind, bind_check, problem};
@@ -14,10 +13,12 @@ pub fn cash_out() -> Html {
     let typed = use_state(String::new);
     let as_eth = use_state(|| false);
     let balance = card.dai_balance();
-    let recipient = to
-        .trim()
-        .parse::<Address>()
-        .map_err(|_| "Enter the address to send to (0x and 40 hex digits).".to_string());
+    let recipient = if to.trim().is_empty() {
+        Err("Enter the address to send to (0x and 40 hex digits).".to_string())
+    } else {
+        // The checksum catches a mistyped character: a withdrawal to the wrong address cannot be undone.
+        spoke_protocol::parse_address(&to).map_err(|e| format!("Check the address: {e}."))
+    };
     let wanted = if typed.is_empty() {
         Ok(balance).and_then(|b| {
             if b.is_zero() {

@@ -65,7 +65,7 @@ pub fn send(props: &SendProps) -> Html {
         Callback::from(move |text: String| {
             scanning.set(false);
             let (recipient, amount) = read_recipient(&text);
-            if recipient.parse::<Address>().is_err() {
+            if spoke_protocol::parse_address(&recipient).is_err() {
                 scanned_wrong.set(Some(format!(
                     "That QR code holds neither an address nor a request link: \"{text}\"."
                 )));
@@ -84,14 +84,8 @@ pub fn send(props: &SendProps) -> Html {
     } else if to.trim().is_empty() {
         Err("Enter the recipient's address or paste their request link.".into())
     } else {
-        to.trim()
-            .parse::<Address>()
-            .map_err(|_| {
-                format!(
-                    "\"{}\" is not an address (0x and 40 hex digits).",
-                    to.trim()
-                )
-            })
+        spoke_protocol::parse_address(&to)
+            .map_err(|e| format!("Check the address: {e}."))
             .and_then(|a| {
                 if Some(a) == card.address {
                     Err("That is this card's own address.".into())

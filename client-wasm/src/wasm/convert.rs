@@ -92,8 +92,8 @@ pub(crate) fn address(value: &JsValue, what: &str) -> JsResult<Address> {
     let text = value
         .as_string()
         .ok_or_else(|| bad(&format!("{what}: expected a 0x-prefixed address string")))?;
-    text.parse::<Address>()
-        .map_err(|_| bad(&format!("{what}: {text:?} is not an address")))
+    // A mixed-case address must carry its EIP-55 checksum: a dapp passing on what a user typed gets a typo refused.
+    spoke_protocol::parse_address(&text).map_err(|e| bad(&format!("{what}: {e}")))
 }
 
 pub(crate) fn b256(value: &JsValue, what: &str) -> JsResult<spoke_protocol::B256> {
