@@ -148,6 +148,18 @@ impl RpcChain {
         }
     }
 
+    /// Whether the ChannelManager had code at `block`.
+    async fn deployed_at(&self, block: BlockId) -> Result<bool> {
+        let code = self
+            .manager
+            .provider()
+            .get_code_at(*self.manager.address())
+            .block_id(block)
+            .await
+            .map_err(|e| Error::Chain(e.to_string()))?;
+        Ok(!code.is_empty())
+    }
+
     async fn confirmed_block(&self) -> Result<BlockId> {
         let head = self
             .manager
@@ -176,13 +188,22 @@ impl Chain for RpcChain {
         side: Side,
     ) -> Result<U256> {
         let block = self.confirmed_block().await?;
-        let ledger = self
+        let ledger = match self
             .manager
             .ledger(channel_id, asset)
             .block(block)
             .call()
             .await
-            .map_err(|e| Error::Chain(e.to_string()))?;
+        {
+            Ok(ledger) => ledger,
+            // Within `confirmations` blocks of the ChannelManager's deployment the confirmed block is older than
+            // the contract, whose call then answers nothing: no deposit can be confirmed yet.
+            Err(e) if !self.deployed_at(block).await? => {
+                tracing::debug!(error = %e, "the ChannelManager is younger than the confirmed block");
+                return Ok(U256::ZERO);
+            }
+            Err(e) => return Err(Error::Chain(e.to_string())),
+        };
         Ok(U256::from(match side {
             Side::User => ledger.depositUser,
             Side::Node => ledger.depositNode,

@@ -63,6 +63,15 @@ impl Node {
     }
 
     pub async fn start_on(db: Db, cors_origins: Vec<String>) -> Node {
+        Node::launch(db, cors_origins, 0).await
+    }
+
+    /// A node that counts a deposit only once `confirmations` blocks are on top of it (the others count at once).
+    pub async fn start_with_confirmations(confirmations: u64) -> Node {
+        Node::launch(Db::Sqlite, vec![], confirmations).await
+    }
+
+    async fn launch(db: Db, cors_origins: Vec<String>, confirmations: u64) -> Node {
         let anvil = Anvil::at(spoke_contracts::anvil_binary()).spawn();
         let key = anvil.keys()[0].clone();
         let provider = http_provider(
@@ -81,7 +90,11 @@ impl Node {
         let signer = Signer::from_bytes(&B256::from_slice(&key.to_bytes())).expect("node key");
         let state = AppState {
             store: store.clone(),
-            chain: Arc::new(RpcChain::new(provider, deployment.channel_manager, 0)),
+            chain: Arc::new(RpcChain::new(
+                provider,
+                deployment.channel_manager,
+                confirmations,
+            )),
             node: signer.address(),
             signer: Arc::new(signer),
             domain: "127.0.0.1:8080".into(),
