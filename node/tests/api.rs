@@ -224,6 +224,11 @@ async fn cors_answers_only_the_allowlisted_origin() {
             .map(|v| v.to_str().expect("ascii")),
         Some("http://card.example")
     );
+    // Sessions are bearer tokens the page sends itself, never cookies: no credentials mode for any origin.
+    assert!(allowed
+        .headers()
+        .get(header::ACCESS_CONTROL_ALLOW_CREDENTIALS)
+        .is_none());
     let refused = h
         .router
         .clone()

@@ -902,6 +902,59 @@ async fn five_proposals_at_one_nonce_at_once(n: &Node) {
 }
 
 #[tokio::test]
+async fn a_listing_limit_of_zero_or_more_than_the_most_is_clamped_and_one_that_is_no_count_is_400()
+{
+    let n = Node::start(vec![]).await;
+    let (a, b, s1) = payer_and_payee(&n).await;
+    let key = key_of(&n, &a, b.user.address()).await;
+    let (payee_expiry, payer_expiry) = good_expiries();
+    for amount in [5, 6] {
+        let p = payment(&key.public_key, wei(amount), payee_expiry, payer_expiry);
+        let current = stored_latest(&n, a.params.channel_id()).await.state;
+        let current = if current.nonce == 0 {
+            s1.clone()
+        } else {
+            current
+        };
+        let (_, proposal) = propose(
+            &current,
+            Update::CreateLock {
+                lock: p.lock.clone(),
+            },
+            &ctx_now(&a.params, Side::User),
+            &a.user,
+        )
+        .expect("propose");
+        let (status, body) = pay(&n, &a, pay_body(&proposal, b.user.address(), &p)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let listed = |query: &'static str| {
+        let router = n.router.clone();
+        let token = a.token.clone();
+        async move { call(&router, get(&format!("/payments{query}"), Some(&token))).await }
+    };
+    for (query, count) in [
+        ("?limit=0", 1),
+        ("?limit=1", 1),
+        ("?limit=4294967295", 2),
+        ("", 2),
+    ] {
+        let (status, body) = listed(query).await;
+        assert_eq!(status, StatusCode::OK, "{query}: {body}");
+        assert_eq!(
+            body.as_array().map(Vec::len),
+            Some(count),
+            "{query}: {body}"
+        );
+    }
+    for query in ["?limit=-1", "?limit=abc", "?limit=4294967296", "?limit=1.5"] {
+        let (status, body) = listed(query).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+        assert!(body["code"].is_string(), "{query}: a coded error: {body}");
+    }
+}
+
+#[tokio::test]
 async fn another_lock_at_a_stored_nonce_is_409() {
     let n = Node::start(vec![]).await;
     let (a, b, s1) = payer_and_payee(&n).await;

@@ -7,7 +7,7 @@
 use std::{collections::BTreeMap, str::FromStr};
 
 use axum::{
-    extract::{rejection::QueryRejection, FromRequestParts, Query, State},
+    extract::{FromRequestParts, State},
     http::{header, request::Parts, HeaderMap, StatusCode},
     response::{IntoResponse, Response},
     Json,
@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use spoke_protocol::{wire::PaymentRecord, Address, B256, U256};
 use subtle::ConstantTimeEq;
 
-use super::{ApiError, AppState};
+use super::{ApiError, ApiQuery, AppState};
 use crate::{
     metrics::{Snapshot, CONTENT_TYPE},
     store::{ChannelRecord, CollateralDeposit, Payment, PaymentStatus},
@@ -131,13 +131,6 @@ impl FromRequestParts<AppState> for Admin {
     }
 }
 
-/// A query string, or a 400 in the API's error form saying what is wrong with it.
-fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
-    query
-        .map(|Query(q)| q)
-        .map_err(|e| ApiError::bad_request(e.body_text()))
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
@@ -214,9 +207,8 @@ async fn describe(state: &AppState, channel: &ChannelRecord) -> Result<AdminChan
 pub async fn channels(
     State(state): State<AppState>,
     _admin: Admin,
-    page: Result<Query<PageQuery>, QueryRejection>,
+    ApiQuery(page): ApiQuery<PageQuery>,
 ) -> Result<Json<Vec<AdminChannel>>, ApiError> {
-    let page = query(page)?;
     let limit = page.limit.unwrap_or(100).clamp(1, 500);
     let records = state
         .store
@@ -364,9 +356,9 @@ pub async fn wallet(
 pub async fn payments(
     State(state): State<AppState>,
     _admin: Admin,
-    limit: Result<Query<LimitQuery>, QueryRejection>,
+    ApiQuery(limit): ApiQuery<LimitQuery>,
 ) -> Result<Json<Vec<PaymentRecord>>, ApiError> {
-    let limit = query(limit)?.limit.unwrap_or(50).clamp(1, 500);
+    let limit = limit.limit.unwrap_or(50).clamp(1, 500);
     let payments = state.store.recent_payments(limit).await?;
     Ok(Json(payments.iter().map(Payment::record).collect()))
 }

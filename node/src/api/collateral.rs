@@ -7,15 +7,11 @@
 
 use std::{collections::HashMap, time::Duration};
 
-use axum::{
-    extract::{Query, State},
-    http::StatusCode,
-    Json,
-};
+use axum::{extract::State, http::StatusCode, Json};
 use serde::{Deserialize, Serialize};
 use spoke_protocol::{Address, Side, B256, U256};
 
-use super::{auth::User, channel_of, error::ApiJson, now, route, ApiError, AppState};
+use super::{auth::User, channel_of, error::ApiJson, now, route, ApiError, ApiQuery, AppState};
 use crate::{
     store::{ChannelRecord, CollateralDeposit, CollateralStatus, PaymentStatus, Write},
     Result,
@@ -362,7 +358,7 @@ pub struct NeedsResponse {
 pub async fn needs(
     State(state): State<AppState>,
     _user: User,
-    Query(query): Query<NeedsQuery>,
+    ApiQuery(query): ApiQuery<NeedsQuery>,
 ) -> Result<Json<NeedsResponse>, ApiError> {
     let record = state
         .store

@@ -2,8 +2,8 @@
 //! internal failure is logged and answered with a plain 500 that reveals nothing.
 
 use axum::{
-    extract::{rejection::JsonRejection, FromRequest, Request},
-    http::StatusCode,
+    extract::{rejection::JsonRejection, FromRequest, FromRequestParts, Query, Request},
+    http::{request::Parts, StatusCode},
     response::{IntoResponse, Response},
     Json,
 };
@@ -85,5 +85,21 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             )),
             Err(e) => Err(ApiError::bad_request(e.body_text())),
         }
+    }
+}
+
+/// A query string, or a 400 in the API's error form saying what is wrong with it (axum's own rejection is plain
+/// text, with no code).
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(value)| ApiQuery(value))
+            .map_err(|e| ApiError::bad_request(e.body_text()))
     }
 }

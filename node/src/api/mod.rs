@@ -30,7 +30,7 @@ use serde::Serialize;
 use spoke_protocol::{Address, ChannelParams, Signer, Timing, U256};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-pub use error::{ApiError, ApiJson};
+pub use error::{ApiError, ApiJson, ApiQuery};
 
 use crate::{
     chain::Chain,

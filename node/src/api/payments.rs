@@ -2,7 +2,7 @@
 //! and their countersignatures (`POST /channel/countersign`), the keys payers encrypt to, and payment history.
 
 use axum::{
-    extract::{Path, Query, State},
+    extract::{Path, State},
     http::StatusCode,
     Json,
 };
@@ -21,7 +21,7 @@ use super::{
     channel::{accept_user_proposal, refuse_if_frozen, refused},
     channel_of, collateral,
     error::ApiJson,
-    now, route, ApiError, AppState,
+    now, route, ApiError, ApiQuery, AppState,
 };
 use crate::{
     hub::PendingProposal,
@@ -470,7 +470,7 @@ pub struct HistoryQuery {
 pub async fn history(
     State(state): State<AppState>,
     user: User,
-    Query(query): Query<HistoryQuery>,
+    ApiQuery(query): ApiQuery<HistoryQuery>,
 ) -> Result<Json<Vec<PaymentRecord>>, ApiError> {
     let limit = query.limit.unwrap_or(50).clamp(1, 500);
     let payments = state.store.payments_of(user.0, limit).await?;

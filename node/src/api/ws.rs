@@ -5,7 +5,7 @@
 use axum::{
     extract::{
         ws::{Message, WebSocket},
-        Query, State, WebSocketUpgrade,
+        State, WebSocketUpgrade,
     },
     http::HeaderMap,
     response::Response,
@@ -13,7 +13,7 @@ use axum::{
 use serde::Deserialize;
 use spoke_protocol::Address;
 
-use super::{auth, route, ApiError, AppState};
+use super::{auth, route, ApiError, ApiQuery, AppState};
 use crate::hub::Event;
 
 /// Clients send only control frames; a few KiB is plenty.
@@ -33,7 +33,7 @@ pub struct WsQuery {
 
 pub async fn connect(
     State(state): State<AppState>,
-    Query(query): Query<WsQuery>,
+    ApiQuery(query): ApiQuery<WsQuery>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
