@@ -101,29 +101,11 @@ struct FaucetResponse {
     txs: Vec<B256>,
 }
 
-/// `0x` and 40 hex digits; when mixed case, the EIP-55 checksum must hold, since a typo in a checksummed address
-/// is exactly what it is there to catch.
+/// `0x` and 40 hex digits, with its EIP-55 checksum when mixed case (`spoke_protocol::parse_address`), and not
+/// the zero address.
 fn parse_address(text: &str) -> Result<Address, ApiError> {
-    let digits = text.strip_prefix("0x").ok_or_else(|| {
-        ApiError::bad_request(format!("address {text:?}: expected 0x and 40 hex digits"))
-    })?;
-    if digits.len() != 40 || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(ApiError::bad_request(format!(
-            "address {text:?}: expected 0x and 40 hex digits"
-        )));
-    }
-    let mixed = digits.bytes().any(|b| b.is_ascii_lowercase())
-        && digits.bytes().any(|b| b.is_ascii_uppercase());
-    let address = if mixed {
-        Address::parse_checksummed(text, None).map_err(|_| {
-            ApiError::bad_request(format!(
-                "address {text:?}: the checksum (its upper and lower case) does not match; check for a typo"
-            ))
-        })?
-    } else {
-        text.parse()
-            .map_err(|_| ApiError::bad_request(format!("address {text:?} does not parse")))?
-    };
+    let address =
+        spoke_protocol::parse_address(text).map_err(|e| ApiError::bad_request(e.to_string()))?;
     if address == Address::ZERO {
         return Err(ApiError::bad_request(
             "the zero address cannot spend what it gets",
