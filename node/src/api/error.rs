@@ -60,11 +60,35 @@ impl IntoResponse for ApiError {
 impl From<crate::Error> for ApiError {
     fn from(e: crate::Error) -> ApiError {
         tracing::error!(error = %e, "request failed inside the node");
+        if let crate::Error::Database(db) = &e {
+            if unreachable(db) {
+                // Nothing was stored, so nothing was signed: the same request can simply be sent again.
+                return ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "STORE_UNAVAILABLE",
+                    "the node cannot reach its database; try again shortly",
+                );
+            }
+        }
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "INTERNAL",
             "the node could not complete the request",
         )
+    }
+}
+
+/// The database is down or out of reach (not a query it refused): PostgreSQL stopped or restarting, the network
+/// to it cut, no connection free in time.
+fn unreachable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
+        sqlx::Error::Tls(_) | sqlx::Error::WorkerCrashed => true,
+        // SQLSTATE class 08 (connection exception) and 57P01-57P03 (the server shutting down or starting).
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P0")),
+        _ => false,
     }
 }
 

@@ -46,7 +46,8 @@ pub struct Node {
     pub router: Router,
     pub state: AppState,
     _dir: tempfile::TempDir,
-    _postgres: Option<postgres::Postgres>,
+    /// With [`Db::Postgres`]: its server, which a test may stop and restart.
+    pub postgres: Option<postgres::Postgres>,
 }
 
 /// The database a test node stores in.
@@ -143,7 +144,7 @@ impl Node {
             router,
             state,
             _dir: dir,
-            _postgres: postgres,
+            postgres,
         }
     }
 

@@ -10,8 +10,10 @@ use std::{
 };
 
 pub struct Postgres {
-    child: Child,
-    _dir: tempfile::TempDir,
+    /// `None` while stopped.
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    port: u16,
     pub url: String,
 }
 
@@ -94,35 +96,67 @@ impl Postgres {
             .expect("initdb runs");
         assert!(status.success(), "initdb failed");
         let port = free_port();
-        let child = command(tool(&bin, "postgres"), identity)
-            .args([
-                "-D",
-                path(&data),
-                "-p",
-                &port.to_string(),
-                "-k",
-                path(dir.path()),
-            ])
-            .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=on"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("postgres starts");
-        let server = Postgres {
+        let child = Some(spawn_server(dir.path(), port));
+        Postgres {
             child,
-            _dir: dir,
+            dir,
+            port,
             url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+        }
+    }
+
+    /// Shuts the server down (its data stays): the database is unreachable until [`Postgres::restart`].
+    pub fn stop(&mut self) {
+        // Taken, so that a stopped server's PID, which the system may give to another process, is never signalled.
+        let Some(mut child) = self.child.take() else {
+            return;
         };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "postgres did not listen within 30 s"
-            );
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
-        server
+        let _ = child.kill();
+        let _ = child.wait();
     }
+
+    /// Starts the server again on the same data and port.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.child = Some(spawn_server(self.dir.path(), self.port));
+    }
+}
+
+/// Runs `postgres` on the cluster in `dir` at `port` and waits until it listens.
+fn spawn_server(dir: &Path, port: u16) -> Child {
+    let child = command(tool(&bin_dir(), "postgres"), server_identity())
+        .args([
+            "-D",
+            path(&dir.join("data")),
+            "-p",
+            &port.to_string(),
+            "-k",
+            path(dir),
+        ])
+        .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=on"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("postgres starts");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "postgres did not listen within 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
 }
 
 fn path(p: &Path) -> &str {
@@ -132,17 +166,6 @@ fn path(p: &Path) -> &str {
 impl Drop for Postgres {
     fn drop(&mut self) {
         // SIGTERM lets the server shut down its backends; SIGKILL if it has not within 10 s.
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
     }
 }

@@ -71,6 +71,8 @@ impl SqlStore {
         };
         let pool = AnyPoolOptions::new()
             .max_connections(if sqlite { 4 } else { 16 })
+            // With the database out of reach, a request fails with 503 after this long rather than sqlx's 30 s.
+            .acquire_timeout(std::time::Duration::from_secs(5))
             // sqlx pings a connection before lending it by default: a round trip to SQLite's worker thread (or to
             // the PostgreSQL server) on every query, a tenth of the node's CPU under load. A broken connection
             // fails its query instead, which the caller sees as a database error like any other.
