@@ -14,8 +14,8 @@ use axum::{
     http::{header, Request, StatusCode},
 };
 use common::{
-    assert_names, at_node, call, count_eth, ctx_now, get, login, node_proposal, open_with_deposit,
-    post_as, refused, restore, serve, stored_latest, unix_now, Db, Node, Opened,
+    assert_names, at_node, call, count_eth, count_user_eth, ctx_now, get, login, node_proposal,
+    open_with_deposit, post_as, refused, restore, serve, stored_latest, unix_now, Db, Node, Opened,
 };
 use serde_json::{json, Value};
 use spoke_protocol::{
@@ -41,14 +41,6 @@ fn fresh() -> B256 {
 
 fn wei(n: u64) -> U256 {
     U256::from(n)
-}
-
-fn count(amount: U256) -> Update {
-    Update::CountDeposit {
-        asset: Address::ZERO,
-        side: Side::User,
-        amount,
-    }
 }
 
 /// A correctly signed user proposal of `update` at `nonce`, applied to `state` as if `state` stood at
@@ -174,6 +166,29 @@ fn pay_body(proposal: &Proposal, recipient: Address, p: &Payment) -> Value {
 }
 
 /// Expiries that keep every margin: the payee's lock runs a day, the payer's Δ + G longer.
+/// The `/pay` body of a payment of `amount` from `payer`, over its state `current`, to `payee`, whose channel key
+/// is `payee_key`; with lock expiries that keep the node's margins.
+fn payment_body(
+    payer: &Opened,
+    current: &ChannelState,
+    payee: &Opened,
+    payee_key: &[u8],
+    amount: U256,
+) -> Value {
+    let (payee_expiry, payer_expiry) = good_expiries();
+    let p = payment(payee_key, amount, payee_expiry, payer_expiry);
+    let (_, proposal) = propose(
+        current,
+        Update::CreateLock {
+            lock: p.lock.clone(),
+        },
+        &ctx_now(&payer.params, Side::User),
+        &payer.user,
+    )
+    .expect("propose");
+    pay_body(&proposal, payee.user.address(), &p)
+}
+
 fn good_expiries() -> (u64, u64) {
     let t = Timing::default();
     let payee = unix_now() + 24 * 3600;
@@ -197,7 +212,7 @@ async fn a_proposal_not_signed_by_the_user_over_its_own_result_is_bad_signature(
     let dom = o.params.domain();
     let (next, honest) = propose(
         &initial,
-        count(wei(1000)),
+        count_user_eth(wei(1000)),
         &ctx_now(&o.params, Side::User),
         &o.user,
     )
@@ -221,7 +236,12 @@ async fn a_proposal_not_signed_by_the_user_over_its_own_result_is_bad_signature(
     assert_names(&message, &stranger.address().to_string());
 
     // The user's own signature, but over another state (another amount).
-    let other = apply(&initial, &count(wei(999)), &ctx_now(&o.params, Side::User)).expect("apply");
+    let other = apply(
+        &initial,
+        &count_user_eth(wei(999)),
+        &ctx_now(&o.params, Side::User),
+    )
+    .expect("apply");
     let elsewhere = Proposal {
         signature: o
             .user
@@ -292,7 +312,7 @@ async fn stale_nonces_and_nonce_gaps_are_409_stale_nonce_and_change_nothing() {
     assert_eq!((before.latest.nonce, &before.latest.state), (1, &s1));
 
     // Another update at the stored nonce 1.
-    let stale = proposal_at(&o, &initial, 1, count(wei(500)));
+    let stale = proposal_at(&o, &initial, 1, count_user_eth(wei(500)));
     let message = refused(
         submit(&n, &o, json!({ "proposal": stale })).await,
         StatusCode::CONFLICT,
@@ -301,7 +321,7 @@ async fn stale_nonces_and_nonce_gaps_are_409_stale_nonce_and_change_nothing() {
     assert_names(&message, "stale");
 
     // Nonce 0: the opening state is never proposed.
-    let zero = forced(&o, 0, count(wei(500)), &initial);
+    let zero = forced(&o, 0, count_user_eth(wei(500)), &initial);
     refused(
         submit(&n, &o, json!({ "proposal": zero })).await,
         StatusCode::CONFLICT,
@@ -310,7 +330,7 @@ async fn stale_nonces_and_nonce_gaps_are_409_stale_nonce_and_change_nothing() {
 
     // Skipping a nonce, and skipping to the very last one.
     for nonce in [3, u64::MAX] {
-        let gap = proposal_at(&o, &s1, nonce, count(wei(500)));
+        let gap = proposal_at(&o, &s1, nonce, count_user_eth(wei(500)));
         let message = refused(
             submit(&n, &o, json!({ "proposal": gap })).await,
             StatusCode::CONFLICT,
@@ -328,7 +348,7 @@ async fn a_retried_proposal_gets_the_identical_answer_and_another_one_at_a_store
     let o = open_with_deposit(&n, 1, wei(1_000_000)).await;
     let initial = ChannelState::initial(o.params.channel_id());
     let ctx = ctx_now(&o.params, Side::User);
-    let (s1, p1) = propose(&initial, count(wei(1000)), &ctx, &o.user).expect("propose");
+    let (s1, p1) = propose(&initial, count_user_eth(wei(1000)), &ctx, &o.user).expect("propose");
     let first = submit(&n, &o, json!({ "proposal": p1 })).await;
     assert_eq!(first.0, StatusCode::OK, "{}", first.1);
 
@@ -337,7 +357,7 @@ async fn a_retried_proposal_gets_the_identical_answer_and_another_one_at_a_store
     assert_eq!(stored_latest(&n, o.params.channel_id()).await.nonce, 1);
 
     // A different proposal at the stored nonce.
-    let (_, other) = propose(&initial, count(wei(999)), &ctx, &o.user).expect("propose");
+    let (_, other) = propose(&initial, count_user_eth(wei(999)), &ctx, &o.user).expect("propose");
     refused(
         submit(&n, &o, json!({ "proposal": other })).await,
         StatusCode::CONFLICT,
@@ -345,7 +365,7 @@ async fn a_retried_proposal_gets_the_identical_answer_and_another_one_at_a_store
     );
 
     // Once the channel moved on, the old proposal still gets its old answer, and a conflicting one still 409.
-    let (_, p2) = propose(&s1, count(wei(1000)), &ctx, &o.user).expect("propose");
+    let (_, p2) = propose(&s1, count_user_eth(wei(1000)), &ctx, &o.user).expect("propose");
     let second = submit(&n, &o, json!({ "proposal": p2 })).await;
     assert_eq!(second.0, StatusCode::OK, "{}", second.1);
     let before = at_node(&n, &o).await;
@@ -420,7 +440,7 @@ async fn overspending_and_other_funds_are_invalid_updates() {
         submit(
             &n,
             &a,
-            json!({ "proposal": forced(&a, 2, count(MAX_AMOUNT), &s1) }),
+            json!({ "proposal": forced(&a, 2, count_user_eth(MAX_AMOUNT), &s1) }),
         )
         .await,
         StatusCode::BAD_REQUEST,
@@ -530,7 +550,8 @@ async fn deposits_are_counted_for_the_user_only_as_far_as_the_chain_shows_and_lo
     );
 
     // More than the chain shows.
-    let (_, proposal) = propose(&initial, count(wei(1001)), &ctx, &o.user).expect("propose");
+    let (_, proposal) =
+        propose(&initial, count_user_eth(wei(1001)), &ctx, &o.user).expect("propose");
     let message = refused(
         submit(&n, &o, json!({ "proposal": proposal })).await,
         StatusCode::BAD_REQUEST,
@@ -571,7 +592,8 @@ async fn deposits_are_counted_for_the_user_only_as_far_as_the_chain_shows_and_lo
         StatusCode::UNPROCESSABLE_ENTITY,
         "USE_PAY",
     );
-    let (_, deposit) = propose(&initial, count(wei(1000)), &ctx, &o.user).expect("propose");
+    let (_, deposit) =
+        propose(&initial, count_user_eth(wei(1000)), &ctx, &o.user).expect("propose");
     for path in ["/payments/resolve", "/payments/cancel"] {
         let message = refused(
             call(
@@ -732,8 +754,13 @@ async fn pay_to_an_unknown_recipient_or_oneself_or_with_a_malformed_preimage_is_
     assert_names(&message, "tag");
 
     // A payment's proposal is a lock.
-    let (_, deposit) =
-        propose(&s1, count(wei(1)), &ctx_now(&a.params, Side::User), &a.user).expect("propose");
+    let (_, deposit) = propose(
+        &s1,
+        count_user_eth(wei(1)),
+        &ctx_now(&a.params, Side::User),
+        &a.user,
+    )
+    .expect("propose");
     let message = refused(
         pay(&n, &a, pay_body(&deposit, b.user.address(), &p)).await,
         StatusCode::BAD_REQUEST,
@@ -783,18 +810,7 @@ async fn a_retried_payment_gets_the_identical_answer() {
     let n = Node::start(vec![]).await;
     let (a, b, s1) = payer_and_payee(&n).await;
     let key = key_of(&n, &a, b.user.address()).await;
-    let (payee_expiry, payer_expiry) = good_expiries();
-    let p = payment(&key.public_key, wei(5), payee_expiry, payer_expiry);
-    let (_, proposal) = propose(
-        &s1,
-        Update::CreateLock {
-            lock: p.lock.clone(),
-        },
-        &ctx_now(&a.params, Side::User),
-        &a.user,
-    )
-    .expect("propose");
-    let body = pay_body(&proposal, b.user.address(), &p);
+    let body = payment_body(&a, &s1, &b, &key.public_key, wei(5));
     let first = pay(&n, &a, body.clone()).await;
     assert_eq!(first.0, StatusCode::OK, "{}", first.1);
     let before = at_node(&n, &a).await;
@@ -836,18 +852,7 @@ async fn the_same_payment_sent_five_times_at_once_is_made_once_with_one_answer()
 async fn the_same_payment_five_times_at_once(n: &Node) {
     let (a, b, s1) = payer_and_payee(n).await;
     let key = key_of(n, &a, b.user.address()).await;
-    let (payee_expiry, payer_expiry) = good_expiries();
-    let p = payment(&key.public_key, wei(5), payee_expiry, payer_expiry);
-    let (_, proposal) = propose(
-        &s1,
-        Update::CreateLock {
-            lock: p.lock.clone(),
-        },
-        &ctx_now(&a.params, Side::User),
-        &a.user,
-    )
-    .expect("propose");
-    let body = pay_body(&proposal, b.user.address(), &p);
+    let body = payment_body(&a, &s1, &b, &key.public_key, wei(5));
 
     let answers = all_at_once(n, &a, "/pay", vec![body; 5]).await;
     assert_eq!(answers[0].0, StatusCode::OK, "{}", answers[0].1);
@@ -875,7 +880,7 @@ async fn five_proposals_at_one_nonce_at_once(n: &Node) {
     let ctx = ctx_now(&o.params, Side::User);
     let proposals: Vec<Proposal> = (0..5)
         .map(|i| {
-            propose(&initial, count(wei(1000 + i)), &ctx, &o.user)
+            propose(&initial, count_user_eth(wei(1000 + i)), &ctx, &o.user)
                 .expect("propose")
                 .1
         })
@@ -905,27 +910,12 @@ async fn five_proposals_at_one_nonce_at_once(n: &Node) {
 async fn a_listing_limit_of_zero_or_more_than_the_most_is_clamped_and_one_that_is_no_count_is_400()
 {
     let n = Node::start(vec![]).await;
-    let (a, b, s1) = payer_and_payee(&n).await;
+    let (a, b, _) = payer_and_payee(&n).await;
     let key = key_of(&n, &a, b.user.address()).await;
-    let (payee_expiry, payer_expiry) = good_expiries();
     for amount in [5, 6] {
-        let p = payment(&key.public_key, wei(amount), payee_expiry, payer_expiry);
         let current = stored_latest(&n, a.params.channel_id()).await.state;
-        let current = if current.nonce == 0 {
-            s1.clone()
-        } else {
-            current
-        };
-        let (_, proposal) = propose(
-            &current,
-            Update::CreateLock {
-                lock: p.lock.clone(),
-            },
-            &ctx_now(&a.params, Side::User),
-            &a.user,
-        )
-        .expect("propose");
-        let (status, body) = pay(&n, &a, pay_body(&proposal, b.user.address(), &p)).await;
+        let body = payment_body(&a, &current, &b, &key.public_key, wei(amount));
+        let (status, body) = pay(&n, &a, body).await;
         assert_eq!(status, StatusCode::OK, "{body}");
     }
     let listed = |query: &'static str| {
@@ -959,20 +949,7 @@ async fn another_lock_at_a_stored_nonce_is_409() {
     let n = Node::start(vec![]).await;
     let (a, b, s1) = payer_and_payee(&n).await;
     let key = key_of(&n, &a, b.user.address()).await;
-    let (payee_expiry, payer_expiry) = good_expiries();
-    let pay_with = |amount| {
-        let p = payment(&key.public_key, wei(amount), payee_expiry, payer_expiry);
-        let (_, proposal) = propose(
-            &s1,
-            Update::CreateLock {
-                lock: p.lock.clone(),
-            },
-            &ctx_now(&a.params, Side::User),
-            &a.user,
-        )
-        .expect("propose");
-        pay_body(&proposal, b.user.address(), &p)
-    };
+    let pay_with = |amount| payment_body(&a, &s1, &b, &key.public_key, wei(amount));
     let (status, body) = pay(&n, &a, pay_with(5)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let before = at_node(&n, &a).await;
@@ -994,8 +971,13 @@ async fn bodies_that_do_not_decode_are_400_naming_the_problem_and_huge_ones_413(
     let initial = ChannelState::initial(o.params.channel_id());
     let s1 = count_eth(&n, &o, &initial, wei(1000)).await;
     let before = at_node(&n, &o).await;
-    let (_, good) =
-        propose(&s1, count(wei(1)), &ctx_now(&o.params, Side::User), &o.user).expect("propose");
+    let (_, good) = propose(
+        &s1,
+        count_user_eth(wei(1)),
+        &ctx_now(&o.params, Side::User),
+        &o.user,
+    )
+    .expect("propose");
     let good = json!({ "proposal": good });
     let json_type = Some("application/json");
 
@@ -1172,7 +1154,7 @@ async fn a_bad_value_inside_an_update_is_named_by_its_field() {
     let initial = ChannelState::initial(o.params.channel_id());
     let (_, good) = propose(
         &initial,
-        count(wei(1)),
+        count_user_eth(wei(1)),
         &ctx_now(&o.params, Side::User),
         &o.user,
     )
@@ -1218,18 +1200,7 @@ async fn another_users_token_cannot_read_a_payment_or_countersign_for_someone_el
     // The node collateralizes B's channel: its countDeposit waits for B's countersignature. Then A pays B.
     let pending = node_proposal(&n, &b).await;
     let key = key_of(&n, &a, b.user.address()).await;
-    let (payee_expiry, payer_expiry) = good_expiries();
-    let p = payment(&key.public_key, wei(5), payee_expiry, payer_expiry);
-    let (_, proposal) = propose(
-        &s1,
-        Update::CreateLock {
-            lock: p.lock.clone(),
-        },
-        &ctx_now(&a.params, Side::User),
-        &a.user,
-    )
-    .expect("propose");
-    let (status, body) = pay(&n, &a, pay_body(&proposal, b.user.address(), &p)).await;
+    let (status, body) = pay(&n, &a, payment_body(&a, &s1, &b, &key.public_key, wei(5))).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let id = body["paymentId"]
         .as_str()
@@ -1361,7 +1332,7 @@ async fn countersignatures_must_be_the_users_over_the_waiting_state() {
     // B's own proposal while the node's waits.
     let (_, mine) = propose(
         &initial,
-        count(wei(1)),
+        count_user_eth(wei(1)),
         &ctx_now(&b.params, Side::User),
         &b.user,
     )

@@ -6,39 +6,20 @@
 mod common;
 
 use axum::http::StatusCode;
-use common::{call, ctx_now, open_with_deposit, post_as, refused, stored_latest, Node, Opened};
+use common::{
+    count_user_eth, open_with_deposit, propose_as_user, refused, stored_latest, Node, Opened,
+};
 use serde_json::json;
-use spoke_protocol::{propose, Address, ChannelState, Side, Update, U256};
+use spoke_protocol::{ChannelState, U256};
 
 const CONFIRMATIONS: u64 = 3;
-
-fn count(amount: u64) -> Update {
-    Update::CountDeposit {
-        asset: Address::ZERO,
-        side: Side::User,
-        amount: U256::from(amount),
-    }
-}
 
 /// Proposes counting `amount` wei into the opening state; the node's answer.
 async fn count_deposit(n: &Node, o: &Opened, amount: u64) -> (StatusCode, serde_json::Value) {
     let initial = ChannelState::initial(o.params.channel_id());
-    let (_, proposal) = propose(
-        &initial,
-        count(amount),
-        &ctx_now(&o.params, Side::User),
-        &o.user,
-    )
-    .expect("propose");
-    call(
-        &n.router,
-        post_as(
-            "/channel/propose",
-            json!({ "proposal": proposal }),
-            &o.token,
-        ),
-    )
-    .await
+    propose_as_user(n, o, &initial, count_user_eth(U256::from(amount)))
+        .await
+        .1
 }
 
 async fn mine(n: &Node, blocks: u64) {

@@ -6,22 +6,19 @@ mod common;
 
 use axum::http::StatusCode;
 use common::{
-    assert_names, at_node, call, ctx_now, node_proposal, open_with_deposit, post_as, refused, Node,
+    assert_names, at_node, call, count_user_eth, ctx_now, node_proposal, open_with_deposit,
+    post_as, refused, Node,
 };
 use serde_json::{json, Value};
 use spoke_protocol::{
-    accept_proposal, propose, wire::CountersignRequest, Address, ChannelState, Side, Update, U256,
+    accept_proposal, propose, wire::CountersignRequest, ChannelState, Side, Update, U256,
 };
 
 const DEPOSIT: u64 = 1_000;
 
 /// The user's count of its own ETH deposit; the node accepts it up to what the chain shows.
 fn count(amount: u64) -> Update {
-    Update::CountDeposit {
-        asset: Address::ZERO,
-        side: Side::User,
-        amount: U256::from(amount),
-    }
+    count_user_eth(U256::from(amount))
 }
 
 #[tokio::test]

@@ -17,7 +17,7 @@ use alloy::{
     sol_types::SolCall,
 };
 use axum::http::StatusCode;
-use common::{call, count_eth, open_with_deposit, post_as, Node, Opened};
+use common::{count_eth, count_user_eth, open_with_deposit, propose_as_user, Node, Opened};
 use serde_json::{json, Value};
 use spoke_contracts::{bindings::ChannelManager, sol_state};
 use spoke_node::{
@@ -30,7 +30,7 @@ use spoke_node::{
     chain::RpcChain,
     store::{DisputeAction, DisputeTxStatus, Store, StoredUpdate},
 };
-use spoke_protocol::{Address, ChannelState, Side, Update, B256, U256};
+use spoke_protocol::{ChannelState, B256, U256};
 
 const ALICE: usize = 1;
 const BOB: usize = 2;
@@ -92,27 +92,9 @@ async fn propose_count(
     current: &ChannelState,
     tenths: u64,
 ) -> (StatusCode, Value) {
-    let update = Update::CountDeposit {
-        asset: Address::ZERO,
-        side: Side::User,
-        amount: eth(tenths),
-    };
-    let (_, proposal) = spoke_protocol::propose(
-        current,
-        update,
-        &common::ctx_now(&o.params, Side::User),
-        &o.user,
-    )
-    .expect("propose");
-    call(
-        &n.router,
-        post_as(
-            "/channel/propose",
-            json!({ "proposal": proposal }),
-            &o.token,
-        ),
-    )
-    .await
+    propose_as_user(n, o, current, count_user_eth(eth(tenths)))
+        .await
+        .1
 }
 
 async fn head(n: &Node) -> u64 {

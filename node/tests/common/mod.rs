@@ -433,18 +433,27 @@ pub fn ctx_now(params: &ChannelParams, side: Side) -> Context<'_> {
     }
 }
 
-/// Counts `amount` wei of the user's ETH deposit into `current` through `/channel/propose`, asserting the node
-/// co-signs. Returns the new state.
-pub async fn count_eth(n: &Node, o: &Opened, current: &ChannelState, amount: U256) -> ChannelState {
-    let update = Update::CountDeposit {
+/// The user's count of `amount` wei of its own ETH deposit.
+pub fn count_user_eth(amount: U256) -> Update {
+    Update::CountDeposit {
         asset: Address::ZERO,
         side: Side::User,
         amount,
-    };
+    }
+}
+
+/// `POST /channel/propose` of `update` over `current`, proposed and signed by the user now: the state proposed
+/// and the node's answer.
+pub async fn propose_as_user(
+    n: &Node,
+    o: &Opened,
+    current: &ChannelState,
+    update: Update,
+) -> (ChannelState, (StatusCode, Value)) {
     let (next, proposal) =
         spoke_protocol::propose(current, update, &ctx_now(&o.params, Side::User), &o.user)
             .expect("propose");
-    let (status, body) = call(
+    let answer = call(
         &n.router,
         post_as(
             "/channel/propose",
@@ -453,11 +462,17 @@ pub async fn count_eth(n: &Node, o: &Opened, current: &ChannelState, amount: U25
         ),
     )
     .await;
+    (next, answer)
+}
+
+/// Counts `amount` wei of the user's ETH deposit into `current` through `/channel/propose`, asserting the node
+/// co-signs. Returns the new state.
+pub async fn count_eth(n: &Node, o: &Opened, current: &ChannelState, amount: U256) -> ChannelState {
+    let (next, (status, body)) = propose_as_user(n, o, current, count_user_eth(amount)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     next
 }
 
-/// The newest state the node stored for a channel, with whatever signatures it has.
 pub async fn stored_latest(n: &Node, channel_id: B256) -> spoke_node::store::StoredUpdate {
     use spoke_node::store::Store as _;
     n.store
