@@ -1,5 +1,6 @@
 //! Every API error is JSON `{ "code", "message" }` with a stable code; the caller's mistakes are 4xx, and an
-//! internal failure is logged and answered with a plain 500 that reveals nothing.
+//! internal failure is logged and answered with a plain 500 that reveals nothing (503 when the database is out of
+//! reach).
 
 use axum::{
     extract::{rejection::JsonRejection, FromRequest, FromRequestParts, Query, Request},
@@ -62,7 +63,8 @@ impl From<crate::Error> for ApiError {
         tracing::error!(error = %e, "request failed inside the node");
         if let crate::Error::Database(db) = &e {
             if unreachable(db) {
-                // Nothing was stored, so nothing was signed: the same request can simply be sent again.
+                // Nothing was signed. The same request may be sent again: had its write reached the database before
+                // the connection broke, the node answers it as stored.
                 return ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "STORE_UNAVAILABLE",
