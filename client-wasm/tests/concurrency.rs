@@ -9,7 +9,23 @@ use std::time::{Duration, Instant};
 
 use common::{dai, eventually, Db, System};
 use spoke_client::Client;
-use spoke_protocol::{wire::PaymentStatus, U256};
+use spoke_protocol::{wire::PaymentStatus, Address, U256};
+
+/// `payer` pays `to` in a task of its own and waits for the payment to complete: the payer's address, or the
+/// error that ended it.
+fn in_flight(
+    payer: &Client,
+    to: Address,
+    asset: Address,
+    amount: U256,
+) -> tokio::task::JoinHandle<Result<Address, spoke_client::Error>> {
+    let payer = payer.clone();
+    tokio::spawn(async move {
+        let id = payer.pay(to, asset, amount).await?;
+        payer.wait_payment(id, Duration::from_secs(120)).await?;
+        Ok(payer.address())
+    })
+}
 
 const PAYERS: usize = 20;
 const PER_PAYER: usize = 10;
@@ -38,13 +54,7 @@ async fn two_hundred_at_once(db: Db) {
     let mut tasks = Vec::new();
     for payer in &payers {
         for _ in 0..PER_PAYER {
-            let payer = payer.clone();
-            let to = payee.address();
-            tasks.push(tokio::spawn(async move {
-                let id = payer.pay(to, dai_token, amount).await?;
-                payer.wait_payment(id, Duration::from_secs(120)).await?;
-                Ok::<_, spoke_client::Error>(payer.address())
-            }));
+            tasks.push(in_flight(payer, payee.address(), dai_token, amount));
         }
     }
     let mut completed = Vec::new();
@@ -146,12 +156,7 @@ async fn both_ways_at_once(db: Db) {
     let mut tasks = Vec::new();
     for i in 0..2 * EACH_WAY {
         let (payer, payee) = if i % 2 == 0 { (&a, &b) } else { (&b, &a) };
-        let (payer, to): (Client, _) = (payer.clone(), payee.address());
-        tasks.push(tokio::spawn(async move {
-            let id = payer.pay(to, dai_token, amount).await?;
-            payer.wait_payment(id, Duration::from_secs(60)).await?;
-            Ok::<_, spoke_client::Error>(payer.address())
-        }));
+        tasks.push(in_flight(payer, payee.address(), dai_token, amount));
     }
     let mut paid_by = std::collections::HashMap::new();
     for task in tasks {

@@ -62,7 +62,7 @@ impl From<crate::Error> for ApiError {
     fn from(e: crate::Error) -> ApiError {
         tracing::error!(error = %e, "request failed inside the node");
         if let crate::Error::Database(db) = &e {
-            if unreachable(db) {
+            if out_of_reach(db) {
                 // Nothing was signed. The same request may be sent again: had its write reached the database before
                 // the connection broke, the node answers it as stored.
                 return ApiError::new(
@@ -82,7 +82,7 @@ impl From<crate::Error> for ApiError {
 
 /// The database is down or out of reach (not a query it refused): PostgreSQL stopped or restarting, the network
 /// to it cut, no connection free in time.
-fn unreachable(e: &sqlx::Error) -> bool {
+fn out_of_reach(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
         sqlx::Error::Tls(_) | sqlx::Error::WorkerCrashed => true,

@@ -14,6 +14,9 @@ pub struct Postgres {
     child: Option<Child>,
     dir: tempfile::TempDir,
     port: u16,
+    /// Where `postgres` is, and whom it runs as: found once, for every (re)start.
+    bin: Option<PathBuf>,
+    identity: Option<(u32, u32)>,
     pub url: String,
 }
 
@@ -96,11 +99,13 @@ impl Postgres {
             .expect("initdb runs");
         assert!(status.success(), "initdb failed");
         let port = free_port();
-        let child = Some(spawn_server(dir.path(), port));
+        let child = Some(spawn_server(&bin, identity, dir.path(), port));
         Postgres {
             child,
             dir,
             port,
+            bin,
+            identity,
             url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
         }
     }
@@ -128,13 +133,23 @@ impl Postgres {
     /// Starts the server again on the same data and port.
     pub fn restart(&mut self) {
         self.stop();
-        self.child = Some(spawn_server(self.dir.path(), self.port));
+        self.child = Some(spawn_server(
+            &self.bin,
+            self.identity,
+            self.dir.path(),
+            self.port,
+        ));
     }
 }
 
 /// Runs `postgres` on the cluster in `dir` at `port` and waits until it listens.
-fn spawn_server(dir: &Path, port: u16) -> Child {
-    let child = command(tool(&bin_dir(), "postgres"), server_identity())
+fn spawn_server(
+    bin: &Option<PathBuf>,
+    identity: Option<(u32, u32)>,
+    dir: &Path,
+    port: u16,
+) -> Child {
+    let child = command(tool(bin, "postgres"), identity)
         .args([
             "-D",
             path(&dir.join("data")),
