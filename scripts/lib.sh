@@ -74,3 +74,11 @@ ensure_chromium() {
       || die "could not install chromium and chromium-driver"
   fi
 }
+
+# wasm-opt -Oz from the npm binaryen package, with the features rustc's wasm32 target emits; drops the debug and
+# producers sections. In place.
+wasm_opt_z() {
+  "$SPOKE_ROOT/node_modules/.bin/wasm-opt" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
+    --enable-sign-ext --enable-mutable-globals --strip-debug --strip-producers "$1" -o "$1.opt"
+  mv "$1.opt" "$1"
+}
