@@ -15,6 +15,8 @@ pub(crate) struct Http {
 pub(crate) struct Reply {
     pub status: u16,
     pub body: Vec<u8>,
+    /// `Retry-After` in whole seconds, when the answer has one.
+    pub retry_after: Option<u64>,
 }
 
 impl Reply {
@@ -48,12 +50,21 @@ impl Http {
             .await
             .map_err(|e| crate::Error::Transport(e.without_url().to_string()))?;
         let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.trim().parse().ok());
         let body = response
             .bytes()
             .await
             .map_err(|e| crate::Error::Transport(e.without_url().to_string()))?
             .to_vec();
-        Ok(Reply { status, body })
+        Ok(Reply {
+            status,
+            body,
+            retry_after,
+        })
     }
 
     #[cfg(target_arch = "wasm32")]
@@ -127,6 +138,12 @@ mod fetch {
         Ok(Reply {
             status: response.status(),
             body: js_sys::Uint8Array::new(&buffer).to_vec(),
+            retry_after: response
+                .headers()
+                .get("retry-after")
+                .ok()
+                .flatten()
+                .and_then(|value| value.trim().parse().ok()),
         })
     }
 }

@@ -11,6 +11,12 @@ use crate::{
     Error, Result,
 };
 
+/// A request the node's rate limit refused is sent this many times in all, at most...
+const RATE_LIMIT_TRIES: u32 = 3;
+/// ...each time after waiting what the node says, unless that is longer than this: then the caller gets the 429
+/// (`Error::Node`, code `TOO_MANY_REQUESTS`) at once rather than a call that hangs.
+const RATE_LIMIT_MAX_WAIT_SECONDS: u64 = 5;
+
 /// A connection to one node: its base URL and, once logged in, the session token.
 #[derive(Debug, Clone)]
 pub struct NodeApi {
@@ -55,14 +61,32 @@ impl NodeApi {
         decode(&self.exchange(path, Some(body)).await?)
     }
 
-    /// One request; the body of a successful answer, or the node's error.
+    /// One request; the body of a successful answer, or the node's error. A 429 is sent again after the wait
+    /// its `Retry-After` names, when that is short: the node refused it before reading it, so nothing was done,
+    /// whatever the request.
     async fn exchange(&self, path: &str, body: Option<Vec<u8>>) -> Result<Vec<u8>> {
         let url = format!("{}{path}", self.base);
-        let reply = self.http.send(&url, self.token.as_deref(), body).await?;
-        if reply.is_success() {
-            return Ok(reply.body);
+        let mut tries = 0;
+        loop {
+            let reply = self
+                .http
+                .send(&url, self.token.as_deref(), body.clone())
+                .await?;
+            if reply.is_success() {
+                return Ok(reply.body);
+            }
+            tries += 1;
+            match reply.retry_after {
+                Some(seconds)
+                    if reply.status == 429
+                        && seconds <= RATE_LIMIT_MAX_WAIT_SECONDS
+                        && tries < RATE_LIMIT_TRIES =>
+                {
+                    crate::platform::sleep(std::time::Duration::from_secs(seconds)).await;
+                }
+                _ => return Err(refusal(reply)),
+            }
         }
-        Err(refusal(reply))
     }
 }
 

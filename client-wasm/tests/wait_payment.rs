@@ -4,28 +4,8 @@
 
 mod common;
 
-use common::{dai, pay_and_wait, System};
+use common::{answered, dai, pay_and_wait, System};
 use spoke_protocol::wire::{PaymentRecord, PaymentStatus};
-
-/// Requests the node answered on `route`, by its `/metrics`.
-async fn answered(sys: &System, route: &str) -> u64 {
-    let text = reqwest::get(format!("{}/metrics", sys.node_url))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
-    let label = format!("route=\"{route}\"");
-    text.lines()
-        .filter(|l| l.starts_with("spoke_http_requests_total{") && l.contains(&label))
-        .map(|l| {
-            l.rsplit(' ')
-                .next()
-                .and_then(|n| n.parse::<u64>().ok())
-                .expect("a count")
-        })
-        .sum()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waiting_for_its_own_payment_asks_the_node_nothing() {
@@ -48,7 +28,7 @@ async fn waiting_for_its_own_payment_asks_the_node_nothing() {
     ];
     let mut before = Vec::new();
     for (route, _) in expected {
-        before.push(answered(&sys, route).await);
+        before.push(answered(&sys, route, None).await);
     }
 
     for amount in [3, 4] {
@@ -57,7 +37,7 @@ async fn waiting_for_its_own_payment_asks_the_node_nothing() {
 
     for ((route, requests), before) in expected.into_iter().zip(before) {
         assert_eq!(
-            answered(&sys, route).await - before,
+            answered(&sys, route, None).await - before,
             requests,
             "requests to {route}"
         );

@@ -146,6 +146,20 @@ pub struct Config {
     /// limited to the read methods a wallet needs and `eth_sendRawTransaction`.
     #[arg(long, env = "SPOKE_RPC_PROXY")]
     pub rpc_proxy: bool,
+    /// Requests per second from one client address, `RATE/BURST` or `off` (an IPv6 client counts by its /64).
+    #[arg(long, env = "SPOKE_RATE_LIMIT_ADDRESS", default_value = "200/400")]
+    pub rate_limit_address: crate::api::limit::Limit,
+    /// Logins (`/auth/challenge`, `/auth/login`) per second from one client address, `RATE/BURST` or `off`.
+    #[arg(long, env = "SPOKE_RATE_LIMIT_LOGIN", default_value = "10/30")]
+    pub rate_limit_login: crate::api::limit::Limit,
+    /// Requests per second with one session token, `RATE/BURST` or `off`.
+    #[arg(long, env = "SPOKE_RATE_LIMIT_SESSION", default_value = "200/400")]
+    pub rate_limit_session: crate::api::limit::Limit,
+    /// Reverse proxies in front of the node (comma-separated IP addresses): from them, and only from them, the
+    /// client's address is read from `X-Forwarded-For`. Behind a proxy not named here, every user shares the
+    /// proxy's address limit.
+    #[arg(long, env = "SPOKE_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Config {
@@ -154,6 +168,16 @@ impl Config {
         self.domain
             .clone()
             .unwrap_or_else(|| self.listen.to_string())
+    }
+
+    /// The rate limits from the flags.
+    pub fn limits(&self) -> crate::api::limit::LimitConfig {
+        crate::api::limit::LimitConfig {
+            per_address: self.rate_limit_address.0,
+            login: self.rate_limit_login.0,
+            per_session: self.rate_limit_session.0,
+            trusted_proxies: self.trusted_proxies.clone(),
+        }
     }
 
     /// The collateral policy from the flags.

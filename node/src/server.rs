@@ -93,6 +93,7 @@ pub async fn start(config: &Config) -> Result<Node> {
         admin_token: config.admin_token.clone(),
         metrics_public: config.metrics_public,
         metrics: Default::default(),
+        limits: Arc::new(crate::api::limit::Limits::new(&config.limits())),
     };
     // Collateral deposits cut off by the last stop are waited for, or judged by the chain.
     crate::api::collateral::resume(&state).await?;
@@ -196,9 +197,13 @@ pub async fn serve_with(
             tracing::warn!(error = %e, "cannot set TCP_NODELAY on a connection");
         }
     });
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    // The peer's address, for the rate limits (api::limit).
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
     Ok(())
 }
 

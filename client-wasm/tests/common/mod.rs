@@ -386,3 +386,25 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Requests the node answered on `route` (with `status`, or any), by its `/metrics` (`--metrics-public`).
+pub async fn answered(sys: &System, route: &str, status: Option<u16>) -> u64 {
+    let text = reqwest::get(format!("{}/metrics", sys.node_url))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    let route = format!("route=\"{route}\"");
+    let status = status.map(|code| format!("status=\"{code}\""));
+    text.lines()
+        .filter(|l| l.starts_with("spoke_http_requests_total{") && l.contains(&route))
+        .filter(|l| status.as_ref().is_none_or(|status| l.contains(status)))
+        .map(|l| {
+            l.rsplit(' ')
+                .next()
+                .and_then(|n| n.parse::<u64>().ok())
+                .expect("a count")
+        })
+        .sum()
+}

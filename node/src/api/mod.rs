@@ -7,6 +7,7 @@ pub mod collateral;
 pub mod dispute;
 mod error;
 pub mod exchange;
+pub mod limit;
 mod links;
 pub mod mempool;
 mod payments;
@@ -78,6 +79,8 @@ pub struct AppState {
     /// `/metrics` answers without the admin token.
     pub metrics_public: bool,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The request rate limits; the default enforces none.
+    pub limits: Arc<limit::Limits>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -146,6 +149,7 @@ pub fn app(state: AppState) -> Result<Router> {
 pub fn app_with(state: AppState, extra: Router) -> Result<Router> {
     let cors = cors(&state.cors_origins)?;
     let metrics = state.metrics.clone();
+    let limits = state.limits.clone();
     let router = Router::new()
         .route("/health", get(health))
         .route("/config", get(config))
@@ -179,6 +183,8 @@ pub fn app_with(state: AppState, extra: Router) -> Result<Router> {
         .with_state(state)
         .merge(extra)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        // Inside the metrics, which count the 429s, and inside CORS, so that a page can read them.
+        .layer(axum::middleware::from_fn_with_state(limits, limit::enforce))
         .layer(axum::middleware::from_fn_with_state(
             metrics,
             crate::metrics::track,
@@ -208,7 +214,9 @@ fn cors(origins: &[String]) -> Result<Option<CorsLayer>> {
             .allow_headers([
                 axum::http::header::CONTENT_TYPE,
                 axum::http::header::AUTHORIZATION,
-            ]),
+            ])
+            // Not a CORS-safelisted response header: without this a page's fetch cannot read a 429's wait.
+            .expose_headers([axum::http::header::RETRY_AFTER]),
     ))
 }
 

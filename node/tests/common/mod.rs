@@ -135,6 +135,7 @@ impl Node {
             admin_token: None,
             metrics_public: false,
             metrics: Default::default(),
+            limits: Default::default(),
         };
         let router = app(state.clone()).expect("router");
         Node {
