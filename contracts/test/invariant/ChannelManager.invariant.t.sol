@@ -12,16 +12,20 @@ import {ChannelManagerHandler} from "./ChannelManagerHandler.sol";
 /// @notice A11: solvency and per-channel accounting under random sequences of every operation.
 contract ChannelManagerInvariantTest is Test {
     ChannelManager internal cm;
-    DevDai internal dai;
     ChannelManagerHandler internal handler;
 
     function setUp() public {
         vm.warp(1_700_000_000);
-        dai = deployDai();
-        address[] memory tokens = new address[](1);
-        tokens[0] = address(dai);
-        cm = deployManager(1 days, tokens);
-        handler = new ChannelManagerHandler(cm, dai);
+        DevDai[2] memory tokens = [deployDai(), deployDai()];
+        if (address(tokens[1]) < address(tokens[0])) (tokens[0], tokens[1]) = (tokens[1], tokens[0]);
+        address[] memory allowlist = new address[](2);
+        (allowlist[0], allowlist[1]) = (address(tokens[0]), address(tokens[1]));
+        cm = deployManager(1 days, allowlist);
+        handler = new ChannelManagerHandler(cm, tokens);
+    }
+
+    function _held(address asset) internal view returns (uint256) {
+        return asset == address(0) ? address(cm).balance : DevDai(asset).balanceOf(address(cm));
     }
 
     function targetContracts() public view returns (address[] memory targets) {
@@ -30,23 +34,22 @@ contract ChannelManagerInvariantTest is Test {
     }
 
     /// @dev What the contract holds equals everything deposited minus every executed withdrawal and payout.
-    function invariant_ethBalanceEqualsGhostSums() public view {
-        assertEq(address(cm).balance, handler.ghostIn(address(0)) - handler.ghostOut(address(0)), "eth");
-    }
-
-    function invariant_tokenBalanceEqualsGhostSums() public view {
-        assertEq(dai.balanceOf(address(cm)), handler.ghostIn(address(dai)) - handler.ghostOut(address(dai)), "dai");
+    function invariant_balanceEqualsGhostSums() public view {
+        for (uint256 a; a < handler.assetCount(); ++a) {
+            address asset = handler.assetAt(a);
+            assertEq(_held(asset), handler.ghostIn(asset) - handler.ghostOut(asset), "held == in - out, per asset");
+        }
     }
 
     /// @dev No channel ever pays out more than it received, and `held` tracks the ghosts exactly.
     function invariant_noChannelPaysMoreThanItReceived() public view {
         uint256 n = handler.channelCount();
-        uint256 totalEth;
-        uint256 totalDai;
+        uint256 assets = handler.assetCount();
+        uint256[] memory totals = new uint256[](assets);
         for (uint256 i; i < n; ++i) {
             bytes32 id = handler.channelIds(i);
-            for (uint256 a; a < 2; ++a) {
-                address asset = a == 0 ? address(0) : address(dai);
+            for (uint256 a; a < assets; ++a) {
+                address asset = handler.assetAt(a);
                 uint256 received = handler.chIn(id, asset);
                 uint256 paid = handler.chOut(id, asset);
                 assertLe(paid, received, "paid <= received");
@@ -57,12 +60,12 @@ contract ChannelManagerInvariantTest is Test {
                     uint256(l.depositUser) + l.depositNode,
                     "ledger never negative"
                 );
-                if (a == 0) totalEth += cm.held(id, asset);
-                else totalDai += cm.held(id, asset);
+                totals[a] += cm.held(id, asset);
             }
         }
-        assertEq(address(cm).balance, totalEth, "eth held by channels");
-        assertEq(dai.balanceOf(address(cm)), totalDai, "dai held by channels");
+        for (uint256 a; a < assets; ++a) {
+            assertEq(_held(handler.assetAt(a)), totals[a], "held by the contract == held by its channels");
+        }
     }
 
     /// @dev A dispute's nonce never goes back, and a dispute concludes on the newest state submitted.

@@ -6,14 +6,14 @@ import {ChannelManager} from "../../src/ChannelManager.sol";
 import {DevDai} from "../../src/DevDai.sol";
 import {AssetState, ChannelState, WithdrawCommitment, Lock, Channel, Ledger} from "../../src/types/ChannelTypes.sol";
 
-/// @notice Drives two channels (two users, one node) in ETH and DevDai through random deposits, off-chain updates
+/// @notice Drives five channels (five users, one node) in ETH and two ERC-20 tokens through random deposits, off-chain updates
 ///         (counting, payments, one lock), cooperative withdrawals, disputes with the latest or a stale state,
 ///         responses, reveals, lock settlement, conclusions, claims and time, while keeping ghost sums of every
 ///         wei and token that entered or left the contract, per asset and per channel.
 contract ChannelManagerHandler {
     uint256 internal constant NODE_KEY = 0xB0B;
-    uint256 internal constant CHANNELS = 2;
-    uint256 internal constant ASSETS = 2; // 0: ETH, 1: DevDai
+    uint256 internal constant CHANNELS = 5;
+    uint256 internal constant ASSETS = 3; // 0: ETH, then the two tokens in ascending address order
 
     struct AssetModel {
         uint256 bu;
@@ -38,8 +38,7 @@ contract ChannelManagerHandler {
 
     struct StateModel {
         uint64 nonce;
-        AssetModel eth;
-        AssetModel tok;
+        AssetModel[ASSETS] assets;
         LockModel lock;
     }
 
@@ -57,7 +56,7 @@ contract ChannelManagerHandler {
     }
 
     ChannelManager public immutable cm;
-    DevDai public immutable dai;
+    DevDai[ASSETS - 1] internal tokens;
     address public immutable node;
     uint256[CHANNELS] internal userKeys;
     address[CHANNELS] public users;
@@ -83,13 +82,13 @@ contract ChannelManagerHandler {
 
     mapping(string => uint256) public calls; // successful actions, for the summary
 
-    constructor(ChannelManager cm_, DevDai dai_) {
+    /// @param tokens_ the manager's allowlist, in ascending address order (as a state lists its assets)
+    constructor(ChannelManager cm_, DevDai[ASSETS - 1] memory tokens_) {
         cm = cm_;
-        dai = dai_;
+        tokens = tokens_;
         node = vm.addr(NODE_KEY);
-        userKeys[0] = 0xA11CE;
-        userKeys[1] = 0xA11CF;
         for (uint256 p; p < CHANNELS; ++p) {
+            userKeys[p] = 0xA11CE + p;
             users[p] = vm.addr(userKeys[p]);
             _track(_id(p, 0));
         }
@@ -111,9 +110,9 @@ contract ChannelManagerHandler {
             vm.prank(from);
             cm.deposit{value: amount}(users[p], node, asset, side, amount);
         } else {
-            dai.mint(from, amount);
+            DevDai(asset).mint(from, amount);
             vm.prank(from);
-            dai.approve(address(cm), amount);
+            DevDai(asset).approve(address(cm), amount);
             vm.prank(from);
             cm.deposit(users[p], node, asset, side, amount);
         }
@@ -130,7 +129,7 @@ contract ChannelManagerHandler {
         _copy(ch.prev, ch.latest);
         StateModel storage s = ch.latest;
         uint256 a = assetIdx % ASSETS;
-        AssetModel storage m = a == 0 ? s.eth : s.tok;
+        AssetModel storage m = s.assets[a];
         // Every update first counts the deposits made so far (as a client does before paying); deposits made
         // after the last update stay uncounted.
         (uint256 du, uint256 dn) = _deposits(p, a);
@@ -166,7 +165,7 @@ contract ChannelManagerHandler {
         } else if (kind == 3 && s.lock.active) {
             // Resolve (to the receiver) or cancel (to the sender) the lock.
             LockModel storage l = s.lock;
-            AssetModel storage lm = l.asset == 0 ? s.eth : s.tok;
+            AssetModel storage lm = s.assets[l.asset];
             bool toSender = fromNode;
             uint256 locked = l.sender == 0 ? lm.lu : lm.ln;
             if (locked >= l.amount) {
@@ -210,7 +209,7 @@ contract ChannelManagerHandler {
         if (_status(p) != 0) return;
         Chan storage ch = chans[p];
         uint256 a = assetIdx % ASSETS;
-        AssetModel storage m = a == 0 ? ch.latest.eth : ch.latest.tok;
+        AssetModel storage m = ch.latest.assets[a];
         uint256 bal = nodeSide ? m.bn : m.bu;
         if (bal == 0) return;
         _copy(ch.prev, ch.latest);
@@ -360,6 +359,14 @@ contract ChannelManagerHandler {
         return channelIds.length;
     }
 
+    function assetCount() external pure returns (uint256) {
+        return ASSETS;
+    }
+
+    function assetAt(uint256 a) external view returns (address) {
+        return _asset(a);
+    }
+
     // ---------------------------------------------------------------------------------------------------------
     // Internals
     // ---------------------------------------------------------------------------------------------------------
@@ -406,7 +413,8 @@ contract ChannelManagerHandler {
     }
 
     function _asset(uint256 assetIdx) internal view returns (address) {
-        return assetIdx % ASSETS == 0 ? address(0) : address(dai);
+        uint256 a = assetIdx % ASSETS;
+        return a == 0 ? address(0) : address(tokens[a - 1]);
     }
 
     function _deposits(uint256 p, uint256 a) internal view returns (uint256, uint256) {
@@ -415,11 +423,11 @@ contract ChannelManagerHandler {
     }
 
     function _balance(address asset, address who) internal view returns (uint256) {
-        return asset == address(0) ? who.balance : dai.balanceOf(who);
+        return asset == address(0) ? who.balance : DevDai(asset).balanceOf(who);
     }
 
-    function _sign(uint256 p, bytes32 digest) internal pure returns (bytes memory us, bytes memory ns) {
-        (uint8 v, bytes32 r, bytes32 s) = vm.sign(p == 0 ? 0xA11CE : 0xA11CF, digest);
+    function _sign(uint256 p, bytes32 digest) internal view returns (bytes memory us, bytes memory ns) {
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(userKeys[p], digest);
         us = abi.encodePacked(r, s, v);
         (v, r, s) = vm.sign(NODE_KEY, digest);
         ns = abi.encodePacked(r, s, v);
@@ -436,15 +444,16 @@ contract ChannelManagerHandler {
         });
     }
 
-    /// @dev The signed state of a model: nonce 0 is the implicit empty state; otherwise both assets, and the
+    /// @dev The signed state of a model: nonce 0 is the implicit empty state; otherwise every asset, and the
     ///      single lock's leaf as the root (a one-leaf tree).
     function _build(uint256 p, StateModel storage m) internal view returns (ChannelState memory s) {
         s.channelId = _id(p, chans[p].epoch);
         s.nonce = m.nonce;
         if (m.nonce == 0) return s;
-        s.assets = new AssetState[](2);
-        s.assets[0] = _entry(address(0), m.eth);
-        s.assets[1] = _entry(address(dai), m.tok);
+        s.assets = new AssetState[](ASSETS);
+        for (uint256 a; a < ASSETS; ++a) {
+            s.assets[a] = _entry(_asset(a), m.assets[a]);
+        }
         if (m.lock.active) s.locksRoot = cm.lockLeaf(s.channelId, _lockOf(m.lock));
     }
 
@@ -454,8 +463,9 @@ contract ChannelManagerHandler {
 
     function _copy(StateModel storage to, StateModel storage from) internal {
         to.nonce = from.nonce;
-        to.eth = from.eth;
-        to.tok = from.tok;
+        for (uint256 a; a < ASSETS; ++a) {
+            to.assets[a] = from.assets[a];
+        }
         to.lock = from.lock;
     }
 
