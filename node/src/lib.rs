@@ -5,6 +5,7 @@ pub mod chain;
 pub mod config;
 pub mod dev;
 mod error;
+pub mod failpoint;
 pub mod hub;
 pub mod metrics;
 pub mod server;

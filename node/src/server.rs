@@ -118,6 +118,9 @@ pub async fn run(
         }
         router = with_static_files(router, www);
     }
+    if let Some(point) = crate::failpoint::describe() {
+        tracing::warn!(%point, "{} is set: this node will abort itself there (a test)", crate::failpoint::VARIABLE);
+    }
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     tracing::info!(address = %listener.local_addr()?, node = %address, "spoke-node listening");
     let served = serve_with(router, listener, shutdown).await;

@@ -381,8 +381,9 @@ async fn accept_locked(
     if let Some(id) = effects.quote {
         writes.push(Write::QuoteUsed(id));
     }
+    crate::failpoint::hit("user-update:signed");
     match state.store.write(&writes).await {
-        Ok(_) => {}
+        Ok(_) => crate::failpoint::hit("user-update:committed"),
         Err(crate::Error::QuoteTaken(id)) => {
             return Err(conflict(
                 "QUOTE_USED",

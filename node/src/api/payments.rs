@@ -316,6 +316,7 @@ pub(super) async fn store_countersignature(
         return Ok(Countersigned::default());
     };
     state.store.write(&judged.writes()).await?;
+    crate::failpoint::hit("countersign:committed");
     Ok(judged.stored(state))
 }
 

@@ -147,6 +147,7 @@ async fn drive_one(state: &AppState, channel_id: B256, listening: bool) -> Resul
                         writes.push(Write::Payment(&payment));
                     }
                     state.store.write(&writes).await?;
+                    crate::failpoint::hit("node-update:committed");
                     proposed = Some((
                         PendingProposal {
                             proposal,
