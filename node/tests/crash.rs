@@ -13,7 +13,7 @@ use std::{
 
 use alloy::{node_bindings::Anvil, signers::local::PrivateKeySigner};
 use spoke_client::{Client, ClientConfig, EthChain, FileStore, NodeApi};
-use spoke_contracts::{bindings::DevDai, deploy, http_provider};
+use spoke_contracts::{deploy, http_provider, mint_dai};
 use spoke_node::store::Store as _;
 use spoke_protocol::{wire::PaymentStatus, B256, U256};
 
@@ -71,17 +71,9 @@ impl Harness {
         )
         .expect("provider");
         let deployment = deploy(&deployer, 3600).await.expect("deploy");
-        let token = DevDai::new(deployment.dai, &deployer);
-        for address in anvil.addresses() {
-            token
-                .mint(*address, dai(1_000))
-                .send()
-                .await
-                .expect("mint")
-                .get_receipt()
-                .await
-                .expect("minted");
-        }
+        mint_dai(&deployer, deployment.dai, anvil.addresses(), dai(1_000))
+            .await
+            .expect("Dai for everyone");
         let dir = tempfile::tempdir().expect("dir");
         std::fs::write(
             dir.path().join("node.key"),

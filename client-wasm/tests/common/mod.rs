@@ -16,7 +16,7 @@ use alloy::{
 };
 use clap::Parser;
 use spoke_client::{Client, ClientConfig, EthChain, FileStore};
-use spoke_contracts::{bindings::DevDai, deploy, http_provider, Deployment};
+use spoke_contracts::{deploy, http_provider, mint_dai, Deployment};
 use spoke_node::{api::app, config::Config, server};
 use spoke_protocol::{Address, B256, U256};
 
@@ -95,17 +95,9 @@ impl System {
         .expect("provider");
         let deployment = deploy(&deployer, 3600).await.expect("deploy");
         // Test Dai for the node (collateral) and the users.
-        let dai_token = DevDai::new(deployment.dai, &deployer);
-        for address in anvil.addresses() {
-            dai_token
-                .mint(*address, dai(10_000))
-                .send()
-                .await
-                .expect("mint")
-                .get_receipt()
-                .await
-                .expect("minted");
-        }
+        mint_dai(&deployer, deployment.dai, anvil.addresses(), dai(10_000))
+            .await
+            .expect("Dai for everyone");
         let dir = tempfile::tempdir().expect("dir");
         let postgres = (db == Db::Postgres).then(postgres::Postgres::start);
         let database_url = match &postgres {

@@ -57,6 +57,28 @@ pub fn http_provider(url: &str, signer: PrivateKeySigner) -> Result<DynProvider>
         .erased())
 }
 
+/// Mints `amount` of the development token at `dai` to each of `to`, each mint mined before the next is sent.
+pub async fn mint_dai(
+    provider: &DynProvider,
+    dai: Address,
+    to: &[Address],
+    amount: U256,
+) -> Result<()> {
+    let token = DevDai::new(dai, provider);
+    for address in to {
+        let receipt = token
+            .mint(*address, amount)
+            .send()
+            .await?
+            .get_receipt()
+            .await?;
+        if !receipt.status() {
+            return Err(Error::Reverted(receipt.transaction_hash));
+        }
+    }
+    Ok(())
+}
+
 /// Deploys `DevDai` and a `ChannelManager` that allows it, with a challenge window of `challenge_window` seconds.
 pub async fn deploy(provider: &DynProvider, challenge_window: u64) -> Result<Deployment> {
     let dai = DevDai::deploy(provider.clone()).await?;

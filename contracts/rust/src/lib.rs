@@ -4,7 +4,7 @@ mod convert;
 mod deploy;
 
 pub use convert::{sol_commitment, sol_lock, sol_state};
-pub use deploy::{anvil_binary, deploy, http_provider, Deployment};
+pub use deploy::{anvil_binary, deploy, http_provider, mint_dai, Deployment};
 
 /// Contract bindings generated from the committed artifacts.
 pub mod bindings {
