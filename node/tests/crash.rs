@@ -338,10 +338,89 @@ async fn kill_9_mid_payments_then_restart_every_payment_is_whole_or_absent() {
     );
 }
 
+/// After one payment cut at `point` and settled: the payer paid for exactly the completed payments and the payee
+/// got exactly that, and for both users the state the client holds with the node's signature is a row of the
+/// node's database with both signatures, and the node's latest. Returns how many payments have completed.
+async fn whole_and_stored(
+    h: &Harness,
+    point: &str,
+    payer: &Client,
+    payee: &Client,
+    amount: U256,
+    completed_before: u64,
+) -> u64 {
+    let history = payer.history(500).await.expect("history");
+    let completed = history
+        .iter()
+        .filter(|r| r.status == PaymentStatus::Completed)
+        .count() as u64;
+    let paid = dai(5) - payer.balance(h.deployment.dai).await;
+    println!(
+        "{point}: the payment {} ({completed} completed so far)",
+        if completed > completed_before {
+            "completed"
+        } else {
+            "is absent"
+        }
+    );
+    assert_eq!(
+        paid,
+        amount * U256::from(completed),
+        "{point}: the payer paid for the completed payments, and only them"
+    );
+    assert_eq!(
+        payee.balance(h.deployment.dai).await,
+        paid,
+        "{point}: value conserved"
+    );
+    // Read beside the node by a store of the test's own, opened now: a store keeps the latest states it has
+    // read, and this one must see the node's.
+    let store = spoke_node::store::SqlStore::connect(&h.database_url())
+        .await
+        .expect("the node's database");
+    for client in [&payee, &payer] {
+        let view = client.channel().await;
+        let row = store
+            .update_at(view.channel_id, view.nonce)
+            .await
+            .expect("read")
+            .unwrap_or_else(|| {
+                panic!(
+                    "{point}: {} holds nonce {}, which the node never stored",
+                    client.address(),
+                    view.nonce
+                )
+            });
+        assert!(
+            row.user_signature.is_some() && row.node_signature.is_some(),
+            "{point}: the node's row at nonce {} lacks a signature",
+            view.nonce
+        );
+        assert_eq!(
+            row.state.locks, view.locks,
+            "{point}: locks at nonce {}",
+            view.nonce
+        );
+        let latest = store
+            .latest(view.channel_id)
+            .await
+            .expect("read")
+            .expect("a state");
+        assert_eq!(
+            latest.nonce,
+            view.nonce,
+            "{point}: {} is level with the node",
+            client.address()
+        );
+    }
+    completed
+}
+
 /// Every crash point of a payment's path, one at a time (security test plan, C4): a payment from one user to
 /// another, the node armed to abort at the point, started again without it. Each time the payment ends whole on
 /// both legs or not at all, and every state a client holds with the node's signature is a row of the node's
-/// database with both signatures: no signature left the node before what it signs was stored.
+/// database with both signatures: no signature left the node before what it signs was stored. Last, a payment
+/// made while the node is down (C7: signed by the payer, never received).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn at_each_crash_point_a_payment_is_whole_or_absent_and_no_signature_outlives_its_row() {
     let h = Harness::new(4).await;
@@ -413,73 +492,16 @@ async fn at_each_crash_point_a_payment_is_whole_or_absent_and_no_signature_outli
         drop(armed);
         node = h.start(None).await;
         settle(&[&payee, &payer], &[&payer], &h.log()).await;
-
-        let completed_before = completed;
-        let history = payer.history(500).await.expect("history");
-        completed = history
-            .iter()
-            .filter(|r| r.status == PaymentStatus::Completed)
-            .count() as u64;
-        let paid = dai(5) - payer.balance(h.deployment.dai).await;
-        println!(
-            "{point}: the payment {} ({completed} completed so far)",
-            if completed > completed_before {
-                "completed"
-            } else {
-                "is absent"
-            }
-        );
-        assert_eq!(
-            paid,
-            amount * U256::from(completed),
-            "{point}: the payer paid for the completed payments, and only them"
-        );
-        assert_eq!(
-            payee.balance(h.deployment.dai).await,
-            paid,
-            "{point}: value conserved"
-        );
-        // Read beside the node by a store of the test's own, opened now: a store keeps the latest states it has
-        // read, and this one must see the node's.
-        let store = spoke_node::store::SqlStore::connect(&h.database_url())
-            .await
-            .expect("the node's database");
-        for client in [&payee, &payer] {
-            let view = client.channel().await;
-            let row = store
-                .update_at(view.channel_id, view.nonce)
-                .await
-                .expect("read")
-                .unwrap_or_else(|| {
-                    panic!(
-                        "{point}: {} holds nonce {}, which the node never stored",
-                        client.address(),
-                        view.nonce
-                    )
-                });
-            assert!(
-                row.user_signature.is_some() && row.node_signature.is_some(),
-                "{point}: the node's row at nonce {} lacks a signature",
-                view.nonce
-            );
-            assert_eq!(
-                row.state.locks, view.locks,
-                "{point}: locks at nonce {}",
-                view.nonce
-            );
-            let latest = store
-                .latest(view.channel_id)
-                .await
-                .expect("read")
-                .expect("a state");
-            assert_eq!(
-                latest.nonce,
-                view.nonce,
-                "{point}: {} is level with the node",
-                client.address()
-            );
-        }
+        completed = whole_and_stored(&h, point, &payer, &payee, amount, completed).await;
     }
+    // C7: the node is down when the payer pays. The payer signs and keeps its lock, which never reaches the node;
+    // once the node is back it is neither applied nor lost, and the next payment goes through.
+    drop(node);
+    let lost = payer.pay(payee.address(), h.deployment.dai, amount).await;
+    assert!(lost.is_err(), "a payment to a node that is down: {lost:?}");
+    node = h.start(None).await;
+    settle(&[&payee, &payer], &[&payer], &h.log()).await;
+    completed = whole_and_stored(&h, "node down", &payer, &payee, amount, completed).await;
     // Every crash point was survived by a payment that then went through: the last one, at least.
     assert!(
         completed >= 1,
