@@ -5,7 +5,7 @@
 //! user's own request, up to the floor). At most one is in flight per channel and asset (the store's primary key),
 //! and a failed one is never retried by the node on its own: the next payment asks again.
 
-use std::{collections::HashMap, time::Duration};
+use std::{collections::HashMap, future::Future, pin::Pin, time::Duration};
 
 use axum::{extract::State, http::StatusCode, Json};
 use serde::{Deserialize, Serialize};
@@ -216,8 +216,18 @@ async fn confirm(state: &AppState, channel_id: B256, asset: Address, hash: B256)
         .store
         .update_collateral(channel_id, asset, None, CollateralStatus::Confirmed)
         .await?;
-    route::drive(state, vec![channel_id]).await;
+    drive_after_deposit(state, channel_id).await;
     Ok(())
+}
+
+/// `route::drive` of the channel a deposit was counted in, as a boxed `dyn Send` future from a plain function.
+/// Driving may start another deposit (`route::drive_one` calls [`ensure`], which spawns the wait that ends here), and
+/// the compiler proves a cycle of futures `Send` only with a break in it whose type is written out.
+fn drive_after_deposit(
+    state: &AppState,
+    channel_id: B256,
+) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+    Box::pin(route::drive(state, vec![channel_id]))
 }
 
 /// A failed deposit ends; nothing retries it on its own (the next payment that needs it asks again).

@@ -10,7 +10,7 @@ use spoke_protocol::{
 };
 use tokio::sync::OwnedMutexGuard;
 
-use super::{now, AppState};
+use super::{collateral, now, AppState};
 use crate::{
     hub::{Event, IncomingPayment, PendingProposal},
     store::{CollateralStatus, Payment, PaymentStatus, StoredUpdate, Write},
@@ -158,12 +158,27 @@ async fn drive_one(state: &AppState, channel_id: B256, listening: bool) -> Resul
                     break;
                 }
                 // Short of collateral or of lock slots: the payment waits for the next event in this channel.
+                // When it is short of collateral, that event is a deposit the node now makes (unless one is in
+                // flight already, which drives the channel when it is counted): payments that passed the collateral
+                // check together, each seeing enough, may need more together than any one of them did.
                 Err(
                     e @ (Protocol::InsufficientBalance { .. }
                     | Protocol::TooManyLocks { .. }
                     | Protocol::UnknownAsset(_)),
                 ) => {
                     tracing::debug!(payment = %payment.id, reason = %e, "payment waits");
+                    if payee_leg && matches!(e, Protocol::InsufficientBalance { .. }) {
+                        match collateral::ensure(state, &record, payment.asset, payment.amount)
+                            .await
+                        {
+                            Ok(outcome) => {
+                                tracing::info!(payment = %payment.id, ?outcome, "collateral for a waiting payment")
+                            }
+                            Err(refused) => {
+                                tracing::warn!(payment = %payment.id, reason = ?refused, "no collateral for a waiting payment")
+                            }
+                        }
+                    }
                 }
                 Err(e) => {
                     tracing::warn!(payment = %payment.id, reason = %e, "the node cannot make this update");
