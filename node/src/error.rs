@@ -6,8 +6,9 @@ pub type Result<T, E = Error> = core::result::Result<T, E>;
 /// Everything the node can fail at. Messages name the values involved.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// Made through `From`, which also notes a lost connection (`store::sql::connection_lost`).
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     /// From SQLite's own writer connection (`store/sql/sqlite_writer.rs`), which runs below sqlx.
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
@@ -85,4 +86,13 @@ pub enum Error {
         /// The last failed chain read while waiting, as `" (last error: …)"`, or empty.
         last_error: String,
     },
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Error {
+        if crate::store::sql::connection_lost(&e) {
+            crate::store::sql::suspect_pooled_connections();
+        }
+        Error::Database(e)
+    }
 }

@@ -62,7 +62,7 @@ impl From<crate::Error> for ApiError {
     fn from(e: crate::Error) -> ApiError {
         tracing::error!(error = %e, "request failed inside the node");
         if let crate::Error::Database(db) = &e {
-            if out_of_reach(db) {
+            if crate::store::sql::connection_lost(db) {
                 // Nothing was signed. The same request may be sent again: had its write reached the database before
                 // the connection broke, the node answers it as stored.
                 return ApiError::new(
@@ -77,20 +77,6 @@ impl From<crate::Error> for ApiError {
             "INTERNAL",
             "the node could not complete the request",
         )
-    }
-}
-
-/// The database is down or out of reach (not a query it refused): PostgreSQL stopped or restarting, the network
-/// to it cut, no connection free in time.
-fn out_of_reach(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
-        sqlx::Error::Tls(_) | sqlx::Error::WorkerCrashed => true,
-        // SQLSTATE class 08 (connection exception) and 57P01-57P03 (the server shutting down or starting).
-        sqlx::Error::Database(db) => db
-            .code()
-            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P0")),
-        _ => false,
     }
 }
 

@@ -6,7 +6,7 @@
 //! stored nonce, so a retry can never sign twice and a crash can never lose a signed state.
 
 pub mod disputes;
-mod sql;
+pub(crate) mod sql;
 pub mod watched;
 
 use async_trait::async_trait;
