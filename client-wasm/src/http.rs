@@ -32,7 +32,7 @@ impl Http {
         &self,
         url: &str,
         bearer: Option<&str>,
-        body: Option<Vec<u8>>,
+        body: Option<&[u8]>,
     ) -> Result<Reply> {
         let mut request = match body {
             None => self.client.get(url),
@@ -40,7 +40,7 @@ impl Http {
                 .client
                 .post(url)
                 .header("content-type", "application/json")
-                .body(body),
+                .body(body.to_vec()),
         };
         if let Some(token) = bearer {
             request = request.bearer_auth(token);
@@ -72,7 +72,7 @@ impl Http {
         &self,
         url: &str,
         bearer: Option<&str>,
-        body: Option<Vec<u8>>,
+        body: Option<&[u8]>,
     ) -> Result<Reply> {
         fetch::send(url, bearer, body).await
     }
@@ -105,7 +105,7 @@ mod fetch {
     pub(super) async fn send(
         url: &str,
         bearer: Option<&str>,
-        body: Option<Vec<u8>>,
+        body: Option<&[u8]>,
     ) -> Result<Reply> {
         let init = web_sys::RequestInit::new();
         let headers = web_sys::Headers::new().map_err(transport)?;
@@ -116,7 +116,7 @@ mod fetch {
                 headers
                     .set("content-type", "application/json")
                     .map_err(transport)?;
-                let bytes = js_sys::Uint8Array::from(body.as_slice());
+                let bytes = js_sys::Uint8Array::from(body);
                 init.set_body(&bytes);
             }
         }

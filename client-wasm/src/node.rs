@@ -70,7 +70,7 @@ impl NodeApi {
         loop {
             let reply = self
                 .http
-                .send(&url, self.token.as_deref(), body.clone())
+                .send(&url, self.token.as_deref(), body.as_deref())
                 .await?;
             if reply.is_success() {
                 return Ok(reply.body);

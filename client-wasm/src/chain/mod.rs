@@ -212,7 +212,7 @@ impl EthChain {
         let body = serde_json::to_vec(&body).map_err(bad)?;
         let reply = self
             .http
-            .send(&self.url, None, Some(body))
+            .send(&self.url, None, Some(&body))
             .await
             .map_err(|e| match e {
                 Error::Transport(e) => bad(format!("{method}: cannot reach the chain's RPC: {e}")),

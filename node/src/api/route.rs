@@ -112,6 +112,9 @@ async fn drive_one(state: &AppState, channel_id: B256, listening: bool) -> Resul
         } else {
             state.store.payments_to_drive(channel_id, BATCH).await?
         };
+        // At most one collateral request per asset and pass: after the first, a deposit of that asset is in flight
+        // or was refused, and asking again for the next waiting payment would only read the same again.
+        let mut collateral_asked: Vec<Address> = Vec::new();
         for mut payment in payments {
             let payee_leg = payment.payee_channel == Some(channel_id)
                 && payment.status == PaymentStatus::Accepted;
@@ -167,7 +170,11 @@ async fn drive_one(state: &AppState, channel_id: B256, listening: bool) -> Resul
                     | Protocol::UnknownAsset(_)),
                 ) => {
                     tracing::debug!(payment = %payment.id, reason = %e, "payment waits");
-                    if payee_leg && matches!(e, Protocol::InsufficientBalance { .. }) {
+                    if payee_leg
+                        && !collateral_asked.contains(&payment.asset)
+                        && matches!(e, Protocol::InsufficientBalance { .. })
+                    {
+                        collateral_asked.push(payment.asset);
                         match collateral::ensure(state, &record, payment.asset, payment.amount)
                             .await
                         {
